@@ -16,6 +16,8 @@ import warnings
 
 import numpy as np
 
+from gaitforecast.errors import GaitforecastError
+
 COCO17_NAMES: tuple[str, ...] = (
     "nose", "left_eye", "right_eye", "left_ear", "right_ear",
     "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
@@ -36,6 +38,13 @@ COCO17_BONES: tuple[tuple[int, int], ...] = (
     (1, 2), (0, 1), (0, 2), (1, 3), (2, 4),
     (3, 5), (4, 6),
 )
+
+# Parent of each joint (index = child) for bone features, as in GaitGraph/OpenGait (the nose hangs from the
+# left shoulder; shoulders from the nose; hips from the shoulders).
+COCO17_PARENTS: tuple[int, ...] = (5, 0, 0, 1, 2, 0, 0, 5, 6, 7, 8, 5, 6, 11, 12, 13, 14)
+
+# OpenPose-18 (OU-MVLP-Pose, DenseGait) -> COCO-17: the OpenPose index of each COCO joint (the neck is dropped).
+OPENPOSE18_TO_COCO17: tuple[int, ...] = (0, 15, 14, 17, 16, 5, 2, 6, 3, 7, 4, 11, 8, 12, 9, 13, 10)
 
 # GaitPT input: six 3-joint limbs built from COCO-17, the nose used twice.
 GAITPT_LIMBS: tuple[tuple[str, tuple[int, int, int]], ...] = (
@@ -70,7 +79,7 @@ def hierarchy() -> list[list[list[int]]]:
 
 def _check_coco(seq: np.ndarray, what: str = "sequence") -> None:
     if seq.ndim < 2 or seq.shape[-2] != NUM_COCO or seq.shape[-1] not in (2, 3):
-        raise ValueError(
+        raise GaitforecastError(
             f"{what}: expected an array [..., T, 17, 3] (COCO-17 x, y, confidence), got shape {tuple(seq.shape)}"
         )
 

@@ -1,0 +1,5 @@
+"""`python -m gaitforecast` runs the command line."""
+
+from gaitforecast.cli import main
+
+main()
