@@ -1,0 +1,241 @@
+"""`gaitforecast fit | predict | backtest | compare`: the analysis engine's face. Thin: read runs, call laws, print."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import pandas as pd
+import typer
+from rich.table import Table
+
+from gaitforecast.cli._common import JsonOption, StoreOption, app, console, emit_json, parse_amount
+from gaitforecast.errors import GaitforecastError
+from gaitforecast import laws
+from gaitforecast.laws.fit import LawFitter
+
+MetricOption = typer.Option(
+    None, "--metric", help="Metric to fit (default: synth-casiab.rank1_mean, else the store's only metric)."
+)
+LawOption = typer.Option(
+    "default", "--law",
+    help="Law form: chinchilla, power-compute, power-params, power-data, sigmoid-compute; 'default' "
+         "(chinchilla when runs vary in params and samples, else power-compute) or 'auto' (best backtest).",
+)
+ArchOption = typer.Option(None, "--arch", help="Only runs of this architecture (default: the most common one).")
+ResamplesOption = typer.Option(1000, "--resamples", help="Bootstrap resamples for the intervals.")
+SeedOption = typer.Option(0, "--seed", help="Seed of the bootstrap resampling.")
+DeltaOption = typer.Option(1e-3, "--huber-delta", help="Huber delta on log residuals (1e-3 as Hoffmann/Epoch).")
+DropOption = typer.Option(
+    0, "--drop-worst", help="Leave out the K runs with the worst metric (Epoch drops 5 on the Chinchilla table).")
+
+
+def _load_runs(store: Path, arch: str | None, all_archs: bool = False) -> tuple[pd.DataFrame, list[str]]:
+    """Finished runs of the store, restricted to one architecture unless ``all_archs``."""
+    from gaitforecast.store import RunStore
+
+    runs = RunStore(store).runs(status="done")
+    notes: list[str] = []
+    if len(runs) == 0:
+        raise GaitforecastError(
+            f"the store {store} has no finished runs; run `gaitforecast run-small` or "
+            f"`gaitforecast import-runs FILE --store {store}` first"
+        )
+    if all_archs or "arch" not in runs.columns:
+        return runs, notes
+    counts = runs["arch"].fillna("").astype(str).value_counts()
+    if arch is not None:
+        if arch not in counts.index:
+            raise GaitforecastError(f"no finished runs of arch {arch!r}; the store has: {', '.join(counts.index)}")
+        return runs[runs["arch"].astype(str) == arch], notes
+    if len(counts) > 1:
+        notes.append(f"runs of {len(counts)} architectures; fitting {counts.index[0]!r} (the most runs), "
+                     "pick another with --arch or use `gaitforecast compare`")
+    return runs[runs["arch"].fillna("").astype(str) == counts.index[0]], notes
+
+
+def _fit(store: Path, metric: str | None, law: str, arch: str | None, resamples: int, seed: int,
+         delta: float, drop_worst: int, budget: bool = False) -> tuple[pd.DataFrame, laws.BootstrapResult, list[str]]:
+    runs, notes = _load_runs(store, arch)
+    data = laws.prepare(runs, metric, ()).drop_worst(drop_worst)
+    if drop_worst:
+        notes.append(f"left out the {drop_worst} run(s) with the worst {data.metric} (--drop-worst)")
+    name = laws.resolve_law(data, law, budget=budget)
+    fitted = LawFitter(law=name, huber_delta=delta).fit(data)
+    return runs, laws.bootstrap(fitted, n_resamples=resamples, seed=seed), notes
+
+
+def _print_params(boot: laws.BootstrapResult) -> None:
+    law = boot.law
+    table = Table(title=f"{law.law} law for {law.fitted_as} ({law.n_runs} runs)")
+    for col in ("parameter", "value", "95 % interval"):
+        table.add_column(col)
+    ci = boot.param_ci()
+    for name, value in law.params.items():
+        table.add_row(name, f"{value:.4g}", f"[{ci[name][0]:.4g}, {ci[name][1]:.4g}]")
+    console.print(table)
+    console.print(f"status: {law.status}", highlight=False)
+
+
+def _warn(notes: list[str]) -> None:
+    for note in notes:
+        console.print(f"[yellow]warning:[/] {note}", highlight=False)
+
+
+@app.command("fit")
+def fit_cmd(
+    store: Path = StoreOption, metric: Optional[str] = MetricOption, law: str = LawOption,
+    arch: Optional[str] = ArchOption, resamples: int = ResamplesOption, seed: int = SeedOption,
+    huber_delta: float = DeltaOption, drop_worst: int = DropOption, json_out: bool = JsonOption,
+) -> None:
+    """Fit a scaling law to the finished runs, with bootstrap intervals on every parameter."""
+    runs, boot, notes = _fit(store, metric, law, arch, resamples, seed, huber_delta, drop_worst)
+    diag = laws.diagnose(boot)
+    out: dict[str, Any] = boot.to_dict()
+    out["params_units"] = out.pop("fitted_as")
+    iso = laws.isoflop(boot.law.data)
+    out.update({"diagnostics": diag, "warnings": notes + diag["warnings"],
+                "isoflop": iso.to_dict() if iso else None})
+    if json_out:
+        emit_json(out)
+        return
+    _print_params(boot)
+    if iso:
+        console.print(f"IsoFLOP cross-check: N_opt ~ C^{iso.exponent:.3f} ({iso.note})", highlight=False)
+    _warn(out["warnings"])
+
+
+def _one_config(boot: laws.BootstrapResult, cost: laws.CostModel, params: float, samples: float) -> dict:
+    flops = float(cost.flops_per_sample(np.array([params]))[0] * samples)
+    bands = boot.predict(params=params, samples=samples, flops=flops).iloc[0]
+    return {
+        "budget_flops": flops, "params": params, "samples": samples, "params_opt": None, "samples_opt": None,
+        "params_opt_ci": None, "samples_opt_ci": None, "predicted": float(bands["predicted"]),
+        "predicted_ci": [float(bands["ci_lo"]), float(bands["ci_hi"])],
+        "predicted_pi": [float(bands["pi_lo"]), float(bands["pi_hi"])],
+    }
+
+
+@app.command("predict")
+def predict_cmd(
+    budget: Optional[str] = typer.Option(None, "--budget", help="Compute budget in FLOPs: 3e17, 2.5e18, 300P."),
+    params: Optional[str] = typer.Option(None, "--params", help="Model parameters N of one configuration."),
+    samples: Optional[str] = typer.Option(None, "--samples", help="Training samples D of one configuration."),
+    store: Path = StoreOption, metric: Optional[str] = MetricOption, law: str = LawOption,
+    arch: Optional[str] = ArchOption, resamples: int = ResamplesOption, seed: int = SeedOption,
+    huber_delta: float = DeltaOption, drop_worst: int = DropOption, json_out: bool = JsonOption,
+) -> None:
+    """Forecast: the compute-optimal model size and samples for --budget, or the metric of --params/--samples."""
+    c = parse_amount(budget, "--budget") if budget is not None else None
+    n = parse_amount(params, "--params") if params is not None else None
+    d = parse_amount(samples, "--samples") if samples is not None else None
+    if c is None and (n is None or d is None):
+        raise GaitforecastError("pass --budget FLOPS, or --params N with --samples D (or --budget with --params)")
+    if c is not None and n is not None and d is not None:
+        raise GaitforecastError("pass --budget, or --params with --samples, not all three")
+    runs, boot, notes = _fit(store, metric, law, arch, resamples, seed, huber_delta, drop_worst,
+                             budget=n is None)
+    cost = laws.cost_model_for(runs, arch)
+    if n is not None:
+        if d is None:
+            d = c / float(cost.flops_per_sample(np.array([n]))[0])
+        out = _one_config(boot, cost, n, d)
+        notes = list(notes)
+    else:
+        alloc = laws.allocate(boot, c, cost)
+        out = alloc.to_dict()
+        notes = notes + list(alloc.notes)
+    law_ = boot.law
+    out.update({"law": law_.law, "metric": law_.metric, "cost_model": cost.name, "n_runs": law_.n_runs,
+                "predicted_units": law_.metric, "warnings": notes + laws.diagnose(boot)["warnings"]})
+    out.pop("notes", None)
+    if json_out:
+        emit_json(out)
+        return
+    table = Table(title=f"{law_.metric} forecast at {out['budget_flops']:.3g} FLOPs ({law_.law} law)")
+    for col in ("quantity", "value", "95 % interval"):
+        table.add_column(col)
+    for key, ci_key in (("params_opt", "params_opt_ci"), ("samples_opt", "samples_opt_ci"),
+                        ("samples_per_param", "samples_per_param_ci"), ("params", None), ("samples", None),
+                        ("predicted", "predicted_ci"), ("predicted (one run)", "predicted_pi")):
+        value = out.get(key.split(" ")[0])
+        if value is None:
+            continue
+        ci = out.get(ci_key) if ci_key else None
+        table.add_row(key, f"{value:.4g}", f"[{ci[0]:.4g}, {ci[1]:.4g}]" if ci else "")
+    console.print(table)
+    _warn(out["warnings"])
+
+
+@app.command("backtest")
+def backtest_cmd(
+    fit_below: Optional[str] = typer.Option(
+        None, "--fit-below", help="Fit on runs with at most this many FLOPs, predict the rest (default: 65 % up the "
+                                  "log-compute range)."),
+    store: Path = StoreOption, metric: Optional[str] = MetricOption, law: str = LawOption,
+    arch: Optional[str] = ArchOption, resamples: int = typer.Option(500, "--resamples", help="Bootstrap resamples."),
+    seed: int = SeedOption, rank: bool = typer.Option(True, "--rank/--no-rank", help="Also rank every candidate law."),
+    drop_worst: int = DropOption, json_out: bool = JsonOption,
+) -> None:
+    """Rollout backtest: fit small runs, predict larger ones, score the error and the interval coverage."""
+    cutoff = parse_amount(fit_below, "--fit-below") if fit_below is not None else None
+    runs, notes = _load_runs(store, arch)
+    data = laws.prepare(runs, metric, ("flops",)).drop_worst(drop_worst)
+    ranking = laws.rank_forms(data, fit_below=cutoff, n_resamples=200, seed=seed) if (rank or law == "auto") else None
+    if law == "auto":
+        ok = ranking[ranking["error"].isna()]
+        if ok.empty:
+            raise GaitforecastError("no law could be backtested: " + "; ".join(ranking["error"].astype(str)))
+        name = str(ok.iloc[0]["law"])
+    else:
+        name = laws.resolve_law(data, law)
+    result = laws.backtest(data, law=name, fit_below=cutoff, n_resamples=resamples, seed=seed)
+    out = result.to_dict()
+    out.update({
+        "errors_in": f"{data.metric} (relative, (predicted - actual) / actual)",
+        "ranking": None if ranking is None else ranking.to_dict(orient="records"),
+        "selected": None if ranking is None else str(ranking.iloc[0]["law"]), "warnings": notes,
+    })
+    if json_out:
+        emit_json(out)
+        return
+    console.print(
+        f"{name} law fitted on {result.n_fit} runs <= {result.fit_below:.3g} FLOPs, tested on {result.n_test}: "
+        f"median |rel error| {result.median_rel_error:.2%}, mean {result.mean_rel_error:.2%}, "
+        f"bias {result.bias:+.2%}, 95 % PI coverage {result.coverage:.0%}", highlight=False)
+    if ranking is not None:
+        table = Table(title="candidate laws by held-out error (best first)")
+        for col in ("law", "median |rel err|", "bias", "coverage", "note"):
+            table.add_column(col)
+        for row in ranking.itertuples():
+            table.add_row(row.law, f"{row.median_rel_error:.2%}", f"{row.bias:+.2%}", f"{row.coverage:.0%}",
+                          row.error or "")
+        console.print(table)
+    _warn(notes)
+
+
+@app.command("compare")
+def compare_cmd(
+    store: Path = StoreOption, metric: Optional[str] = MetricOption, law: str = LawOption,
+    resamples: int = typer.Option(500, "--resamples", help="Bootstrap resamples per architecture."),
+    seed: int = SeedOption, json_out: bool = JsonOption,
+) -> None:
+    """Compare two architectures: the metric difference at matched compute, with an interval."""
+    runs, _ = _load_runs(store, None, all_archs=True)
+    if law in ("default", "auto"):
+        data = laws.prepare(runs, metric, ())
+        law = laws.resolve_law(data, "default")
+    result = laws.compare(runs, metric, law=law, n_resamples=resamples, seed=seed)
+    out = result.to_dict()
+    if json_out:
+        emit_json(out)
+        return
+    table = Table(title=f"{result.metric}: {result.arch_b} minus {result.arch_a} at matched compute ({law} law)")
+    for col in ("FLOPs", result.arch_a, result.arch_b, "difference", "95 % interval", "better"):
+        table.add_column(col)
+    for row in result.rows.to_dict(orient="records"):
+        table.add_row(f"{row['budget_flops']:.3g}", f"{row[result.arch_a]:.4g}", f"{row[result.arch_b]:.4g}",
+                      f"{row['diff']:+.4g}", f"[{row['diff_lo']:+.4g}, {row['diff_hi']:+.4g}]", row["better"] or "-")
+    console.print(table)
+    console.print(f"dominates: {result.dominates or 'neither at every budget'}", highlight=False)

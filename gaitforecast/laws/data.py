@@ -1,0 +1,172 @@
+"""From a runs table (``RunStore.runs()`` or any DataFrame shaped like it) to the arrays a law is fitted on.
+
+The table needs ``params``, ``samples`` and/or ``flops`` plus one column per metric. Accuracy-like metrics
+(rank1*, rank5*, mAP, mINP, acc*) are fitted as error = 1 - accuracy; everything else (loss, ...) as is.
+Runs of one configuration that differ only by seed form one *group*: the bootstrap resamples groups.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from gaitforecast.errors import GaitforecastError
+
+ACCURACY_PREFIXES = ("rank1", "rank5", "map", "minp", "acc")
+NON_METRIC_COLUMNS = frozenset(
+    "id arch width seed params params_nonembed unique_sequences samples flops wall_time_s throughput dtype "
+    "threads versions git_sha status source config created_at updated_at flops_estimated".split()
+)
+DEFAULT_METRIC = "synth-casiab.rank1_mean"
+ERROR_FLOOR = 1e-4  # a perfect-accuracy run is fitted as this error (log of 0 is undefined)
+
+
+def is_accuracy_metric(metric: str) -> bool:
+    """True for accuracy-like metrics (higher is better, in [0, 1]); judged by the name after the suite prefix."""
+    leaf = metric.rsplit(".", 1)[-1].lower()
+    return leaf.startswith(ACCURACY_PREFIXES)
+
+
+def metric_columns(runs: pd.DataFrame) -> list[str]:
+    """Numeric columns of a runs table that are metrics (not run bookkeeping)."""
+    return [
+        c for c in runs.columns
+        if c not in NON_METRIC_COLUMNS and pd.api.types.is_numeric_dtype(runs[c]) and runs[c].notna().any()
+    ]
+
+
+def choose_metric(runs: pd.DataFrame, metric: str | None) -> str:
+    """The metric to fit: the one asked for, else synth-casiab.rank1_mean, else the table's only metric."""
+    known = metric_columns(runs)
+    if metric is not None:
+        if metric not in runs.columns:
+            listed = ", ".join(known) if known else "(none)"
+            raise GaitforecastError(f"unknown metric {metric!r}; the runs have: {listed}. Pass one with --metric")
+        return metric
+    if DEFAULT_METRIC in known:
+        return DEFAULT_METRIC
+    if len(known) == 1:
+        return known[0]
+    if not known:
+        raise GaitforecastError("the runs have no metric columns; record metrics or import a table with one")
+    raise GaitforecastError(f"several metrics and no default; pass --metric, one of: {', '.join(known)}")
+
+
+@dataclass(frozen=True)
+class LawData:
+    """Arrays one law is fitted on; ``y`` is the fitted target (error for accuracy metrics)."""
+
+    metric: str
+    y: np.ndarray
+    logx: dict[str, np.ndarray]
+    groups: np.ndarray  # integer group per run; seeds of one configuration share a group
+    ids: np.ndarray
+    arch: np.ndarray
+    accuracy: bool
+    dropped_missing: int = 0
+    clipped: int = 0
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return len(self.y)
+
+    @property
+    def logy(self) -> np.ndarray:
+        return np.log(self.y)
+
+    def to_metric_units(self, fitted: np.ndarray) -> np.ndarray:
+        """Fitted-target values back in the metric's own units (accuracy = 1 - error)."""
+        return 1.0 - np.asarray(fitted) if self.accuracy else np.asarray(fitted)
+
+    def drop_worst(self, count: int) -> "LawData":
+        """Leave out the ``count`` runs with the worst metric (highest loss or error), as Epoch AI drops the 5
+        highest-loss Chinchilla runs; for outliers you can name, not for tidying a fit."""
+        if count < 0 or count >= self.n:
+            raise GaitforecastError(f"can drop between 0 and {self.n - 1} runs, not {count}")
+        if count == 0:
+            return self
+        keep = np.ones(self.n, dtype=bool)
+        keep[np.argsort(self.y)[-count:]] = False
+        return self.subset(keep)
+
+    def subset(self, mask: np.ndarray) -> "LawData":
+        """The same data restricted to the runs where ``mask`` is true (groups renumbered)."""
+        mask = np.asarray(mask, dtype=bool)
+        _, groups = np.unique(self.groups[mask], return_inverse=True)
+        return LawData(
+            metric=self.metric, y=self.y[mask], logx={k: v[mask] for k, v in self.logx.items()},
+            groups=groups, ids=self.ids[mask], arch=self.arch[mask], accuracy=self.accuracy,
+        )
+
+
+def _axis_values(runs: pd.DataFrame, axis: str) -> np.ndarray:
+    """params / samples / flops as floats; flops fall back to 6 * params * samples when absent."""
+    if axis in runs.columns and runs[axis].notna().any():
+        return pd.to_numeric(runs[axis], errors="coerce").to_numpy(dtype=float)
+    cols = set(runs.columns)
+    if axis == "flops" and {"params", "samples"} <= cols:
+        return 6.0 * runs["params"].to_numpy(dtype=float) * runs["samples"].to_numpy(dtype=float)
+    if axis == "samples" and {"params", "flops"} <= cols:  # Chinchilla convention C = 6 N D
+        return runs["flops"].to_numpy(dtype=float) / (6.0 * runs["params"].to_numpy(dtype=float))
+    raise GaitforecastError(f"the runs have no {axis!r} column; import it (e.g. --column {axis}=...) or pick another law")
+
+
+def prepare(runs: pd.DataFrame, metric: str | None, inputs: tuple[str, ...] = ("params", "samples", "flops")) -> LawData:
+    """Validate a runs table and turn it into :class:`LawData` for the given metric and input axes.
+
+    Runs without a value for the metric are left out (counted in ``dropped_missing``); infinite or
+    out-of-range metric values and missing, infinite or non-positive inputs are refused with the run ids.
+    """
+    if runs is None or len(runs) == 0:
+        raise GaitforecastError("no finished runs to fit; run `gaitforecast run-small` or `gaitforecast import-runs` first")
+    metric = choose_metric(runs, metric)
+    values = pd.to_numeric(runs[metric], errors="coerce").to_numpy(dtype=float)
+    keep = ~np.isnan(values)
+    if not keep.any():
+        raise GaitforecastError(f"no run has a value for {metric!r}; pick another metric")
+    runs, values = runs.loc[keep], values[keep]
+    ids = runs["id"].astype(str).to_numpy() if "id" in runs.columns else np.array([str(i) for i in runs.index])
+
+    def refuse(bad: np.ndarray, what: str) -> None:
+        shown = ", ".join(ids[bad][:5]) + (" ..." if bad.sum() > 5 else "")
+        raise GaitforecastError(f"{bad.sum()} run(s) have {what} (runs {shown}); fix or delete them before fitting")
+
+    if not np.isfinite(values).all():
+        refuse(~np.isfinite(values), f"an infinite {metric}")
+    accuracy = is_accuracy_metric(metric)
+    clipped = 0
+    if accuracy:
+        if ((values < 0) | (values > 1)).any():
+            refuse((values < 0) | (values > 1), f"{metric} outside [0, 1] (accuracies are fractions)")
+        y = 1.0 - values
+        clipped = int((y < ERROR_FLOOR).sum())
+        y = np.maximum(y, ERROR_FLOOR)
+    else:
+        if (values <= 0).any():
+            refuse(values <= 0, f"a non-positive {metric} (laws fit positive, lower-is-better values)")
+        y = values
+    logx = {}
+    for axis in ("params", "samples", "flops"):
+        if axis not in inputs and not (axis in runs.columns and runs[axis].notna().all()):
+            continue
+        x = _axis_values(runs, axis)
+        bad = ~np.isfinite(x) | ~(x > 0)
+        if bad.any():
+            if axis in inputs:
+                refuse(bad, f"missing, infinite or non-positive {axis}")
+            continue
+        logx[axis] = np.log(x)
+    missing = [a for a in inputs if a not in logx]
+    if missing:
+        raise GaitforecastError(f"the runs lack {', '.join(missing)}; pick a law that does not need them")
+    group_cols = [c for c in ("arch", "params", "samples") if c in runs.columns]
+    keys = runs[group_cols].astype(str).agg("|".join, axis=1) if group_cols else pd.Series(ids)
+    _, groups = np.unique(keys.to_numpy(), return_inverse=True)
+    arch = runs["arch"].fillna("").astype(str).to_numpy() if "arch" in runs.columns else np.full(len(y), "")
+    return LawData(
+        metric=metric, y=np.asarray(y, dtype=float), logx=logx, groups=groups, ids=ids, arch=arch,
+        accuracy=accuracy, dropped_missing=int((~keep).sum()), clipped=clipped,
+    )

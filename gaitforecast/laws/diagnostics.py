@@ -1,0 +1,77 @@
+"""Is a fit worth trusting? Seed noise from replicate runs and plain-language warnings.
+
+Call :func:`diagnose` after fitting (and bootstrapping); it returns the seed-noise estimate and a list of
+warnings: noise comparable to the signal the law explains, too little compute span, a parameter at a bound,
+a search that did not converge, bootstrap refits that failed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gaitforecast.laws.bootstrap import BootstrapResult
+from gaitforecast.laws.data import LawData
+from gaitforecast.laws.fit import FittedLaw
+
+MIN_DECADES = 1.0  # less compute span than this and an extrapolation is mostly guesswork
+NOISE_SIGNAL_RATIO = 0.5
+
+
+def seed_noise(data: LawData) -> dict:
+    """Pooled within-configuration standard deviation from replicate runs (seeds of one configuration).
+
+    Returned as ``sd_log`` (of the log fitted target, i.e. relative) and ``sd`` (metric units), with the number
+    of replicated configurations; both are None when no configuration has two runs.
+    """
+    sq, dof, sq_raw = 0.0, 0, 0.0
+    raw = data.to_metric_units(data.y)
+    for g in np.unique(data.groups):
+        idx = data.groups == g
+        if idx.sum() >= 2:
+            sq += float(np.sum((data.logy[idx] - data.logy[idx].mean()) ** 2))
+            sq_raw += float(np.sum((raw[idx] - raw[idx].mean()) ** 2))
+            dof += int(idx.sum()) - 1
+    n_groups = int(sum((data.groups == g).sum() >= 2 for g in np.unique(data.groups)))
+    if dof == 0:
+        return {"sd_log": None, "sd": None, "replicated_configs": 0}
+    return {"sd_log": float(np.sqrt(sq / dof)), "sd": float(np.sqrt(sq_raw / dof)), "replicated_configs": n_groups}
+
+
+def compute_span_decades(data: LawData) -> float | None:
+    """Decades of training compute the runs span (None without FLOPs)."""
+    if "flops" not in data.logx:
+        return None
+    return float((data.logx["flops"].max() - data.logx["flops"].min()) / np.log(10.0))
+
+
+def diagnose(fit: FittedLaw | BootstrapResult) -> dict:
+    """Seed noise, compute span and warnings for a fitted (optionally bootstrapped) law."""
+    boot = fit if isinstance(fit, BootstrapResult) else None
+    law = boot.law if boot else fit
+    data = law.data
+    warnings: list[str] = []
+    noise = seed_noise(data)
+    logx = {k: data.logx[k] for k in law.form.inputs}
+    fitted_log, _ = law.form.log_predict(law.theta, logx)
+    signal = float(np.std(fitted_log))
+    if noise["sd_log"] is not None and noise["sd_log"] > NOISE_SIGNAL_RATIO * signal:
+        warnings.append(
+            f"seed noise ({noise['sd_log']:.3g} in log units) is comparable to the spread the law explains "
+            f"({signal:.3g}); add seeds or span more compute before trusting extrapolations"
+        )
+    span = compute_span_decades(data)
+    if span is not None and span < MIN_DECADES:
+        warnings.append(f"the runs span only {span:.2f} decades of compute; extrapolations are weakly constrained")
+    if not law.converged:
+        warnings.append(law.status)
+    if law.at_bound:
+        warnings.append(f"parameter(s) {', '.join(law.at_bound)} at a bound: not identified by these runs")
+    if law.starts_agreeing < 2:
+        warnings.append("only one of the polished starts reached the best objective; the optimum may be fragile")
+    if boot is not None and boot.n_failed > 0.05 * boot.n_resamples:
+        warnings.append(f"{boot.n_failed} of {boot.n_resamples} bootstrap refits failed and were dropped")
+    if data.clipped:
+        warnings.append(f"{data.clipped} run(s) at perfect accuracy were fitted as error 1e-4")
+    if data.dropped_missing:
+        warnings.append(f"{data.dropped_missing} run(s) without a value for {data.metric} were left out")
+    return {"seed_noise": noise, "signal_sd_log": signal, "compute_span_decades": span, "warnings": warnings}

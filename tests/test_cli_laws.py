@@ -1,0 +1,122 @@
+"""`gaitforecast fit | predict | backtest | compare`: the JSON contract of issue 5 and clean refusals."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from gaitforecast.cli import app
+from gaitforecast.errors import GaitforecastError
+from gaitforecast.laws.synthetic import synthetic_runs
+from gaitforecast.store import RunStore
+from laws_data import CHINCHILLA_CSV, chinchilla_runs
+
+REPO = Path(__file__).resolve().parents[1]
+FAST = ["--resamples", "200"]
+
+
+@pytest.fixture(scope="module")
+def chinchilla_store(tmp_path_factory):
+    chinchilla_runs()  # skips when the shared data is absent
+    path = tmp_path_factory.mktemp("laws") / "chinchilla.duckdb"
+    RunStore(path).import_runs(pd.read_csv(CHINCHILLA_CSV), "chinchilla_epoch.csv",
+                               {"params": "Model Size", "flops": "Training FLOP"}, metrics=["loss"])
+    return path
+
+
+def run_json(*args):
+    result = CliRunner().invoke(app, [*map(str, args), "--json"])
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def run_cli(*args):
+    """The installed entry point in a fresh process: exit code and stderr as a user sees them."""
+    code = "from gaitforecast.cli import main; main()"
+    return subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True,
+                          cwd=REPO, timeout=120)
+
+
+def test_fit_json_contract(chinchilla_store):
+    out = run_json("fit", "--store", chinchilla_store, "--drop-worst", 5, *FAST)
+    assert {"law", "metric", "n_runs", "params", "ci", "converged"} <= set(out)
+    assert (out["law"], out["metric"], out["n_runs"], out["converged"]) == ("chinchilla", "loss", 240, True)
+    assert set(out["params"]) == {"E", "A", "B", "alpha", "beta"}
+    assert out["params"]["alpha"] == pytest.approx(0.347, abs=0.003)
+    assert out["params"]["beta"] == pytest.approx(0.367, abs=0.003)
+    assert out["params"]["E"] == pytest.approx(1.817, abs=0.005)
+    for name, (lo, hi) in out["ci"].items():
+        assert lo < out["params"][name] < hi
+    assert out["isoflop"]["exponent"] == pytest.approx(0.50, abs=0.03)
+
+
+def test_predict_budget_json_contract(chinchilla_store):
+    out = run_json("predict", "--store", chinchilla_store, "--budget", "5.88e23", "--drop-worst", 5, *FAST)
+    keys = {"budget_flops", "params_opt", "samples_opt", "params_opt_ci", "samples_opt_ci", "predicted", "predicted_pi"}
+    assert keys <= set(out)
+    assert out["budget_flops"] == 5.88e23
+    assert out["params_opt"] == pytest.approx(7.4e10, rel=0.03)
+    assert out["samples_opt"] == pytest.approx(1.32e12, rel=0.03)
+    assert out["params_opt_ci"][0] < out["params_opt"] < out["params_opt_ci"][1]
+    assert out["samples_opt_ci"][0] < out["samples_opt"] < out["samples_opt_ci"][1]
+    assert out["predicted"] == pytest.approx(1.973, abs=0.005)
+    assert out["predicted_pi"][0] < out["predicted"] < out["predicted_pi"][1]
+    assert out["cost_model"] == "6*N*D"
+
+
+@pytest.mark.parametrize("text,value", [("300P", 3e17), ("2.5e18", 2.5e18)])
+def test_predict_budget_units(chinchilla_store, text, value):
+    out = run_json("predict", "--store", chinchilla_store, "--budget", text, "--resamples", 50)
+    assert out["budget_flops"] == value and out["params_opt"] * out["samples_opt"] * 6 == pytest.approx(value)
+
+
+def test_predict_one_configuration(chinchilla_store):
+    out = run_json("predict", "--store", chinchilla_store, "--params", "1e9", "--samples", "2e10", *FAST)
+    assert out["budget_flops"] == pytest.approx(1.2e20)
+    assert out["params_opt"] is None and (out["params"], out["samples"]) == (1e9, 2e10)
+    assert out["predicted_pi"][0] < out["predicted"] < out["predicted_pi"][1]
+    assert out["predicted"] == pytest.approx(2.53, abs=0.03)
+
+
+def test_backtest_json_contract(chinchilla_store):
+    out = run_json("backtest", "--store", chinchilla_store, "--fit-below", "1e21", "--drop-worst", 5, *FAST)
+    keys = {"n_fit", "n_test", "median_rel_error", "mean_rel_error", "bias", "coverage", "rows"}
+    assert keys <= set(out)
+    assert (out["n_fit"], out["n_test"]) == (217, 23) and len(out["rows"]) == 23
+    assert out["median_rel_error"] < 0.02 and 0 <= out["coverage"] <= 1
+    assert {"actual", "predicted", "pi_lo", "pi_hi", "rel_error"} <= set(out["rows"][0])
+    assert [r["law"] for r in out["ranking"]][0] == out["selected"]
+
+
+def test_compare_json(tmp_path):
+    a = synthetic_runs("power-compute", {"E": 0.3, "A": 250.0, "k": 0.2}, n_configs=20, seed=1, arch="gaitpt")
+    b = synthetic_runs("power-compute", {"E": 0.24, "A": 200.0, "k": 0.2}, n_configs=20, seed=2, arch="gaitformer")
+    store = tmp_path / "two.duckdb"
+    RunStore(store).import_runs(pd.concat([a, b]).drop(columns="id"), "two.csv")
+    out = run_json("compare", "--store", store, "--law", "power-compute", *FAST)
+    assert out["metric"] == "loss" and out["dominates"] == "gaitformer"
+    assert len(out["rows"]) == 8 and {"diff", "diff_lo", "diff_hi", "better"} <= set(out["rows"][0])
+
+
+def test_unknown_metric_lists_the_known_ones(chinchilla_store):
+    with pytest.raises(GaitforecastError, match="unknown metric 'rank1'; the runs have: loss"):
+        run_json("fit", "--store", chinchilla_store, "--metric", "rank1")
+
+
+def test_bad_input_exits_2_without_traceback(chinchilla_store, tmp_path):
+    cases = [
+        (["fit", "--store", tmp_path / "absent.duckdb"], "no run store"),
+        (["predict", "--store", chinchilla_store, "--budget", "lots"], "is not a number"),
+        (["predict", "--store", chinchilla_store, "--budget", "0"], "must be a positive number"),
+    ]
+    for args, message in cases:
+        done = run_cli(*args, "--json")
+        assert done.returncode == 2, done.stderr
+        assert message in done.stderr and "Traceback" not in done.stderr
+        assert done.stdout == ""

@@ -1,0 +1,145 @@
+"""Fitting: Epoch's Chinchilla numbers, the early-stopping trap, recovery of known laws, refusals."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gaitforecast.errors import GaitforecastError
+from gaitforecast.laws import LawFitter, diagnose, fit_law, get_form, prepare
+from gaitforecast.laws.fit import objective, polish
+from gaitforecast.laws.synthetic import synthetic_runs, theta_from_params
+from laws_data import chinchilla_runs
+
+
+@pytest.fixture(scope="module")
+def chinchilla_law():
+    return fit_law(chinchilla_runs(), "loss", "chinchilla")
+
+
+def test_chinchilla_fit_matches_epoch(chinchilla_law):
+    p = chinchilla_law.params
+    assert chinchilla_law.n_runs == 240
+    assert p["alpha"] == pytest.approx(0.347, abs=0.003)
+    assert p["beta"] == pytest.approx(0.367, abs=0.003)
+    assert p["E"] == pytest.approx(1.817, abs=0.005)
+    assert p["A"] == pytest.approx(478, rel=0.05) and p["B"] == pytest.approx(2143, rel=0.05)
+    assert chinchilla_law.converged and chinchilla_law.status == "converged"
+    assert chinchilla_law.grad_rel < 1e-6
+    assert chinchilla_law.objective == pytest.approx(1.0183e-3, rel=1e-3)  # Epoch's Huber sum
+    assert chinchilla_law.starts_agreeing >= 2
+
+
+def test_rescaled_search_escapes_the_early_stop_trap(chinchilla_law):
+    """From Hoffmann's rounded values scipy's defaults stop at beta ~0.285; the rescaled polish does not."""
+    form, data = chinchilla_law.form, chinchilla_law.data
+    logx = {k: data.logx[k] for k in form.inputs}
+    hoffmann = theta_from_params("chinchilla", {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28})
+    theta, f, grad_rel = polish(form, hoffmann, logx, data.logy, 1e-3, bounds=form.bounds(data.logy))
+    assert f == pytest.approx(1.0183e-3, rel=1e-3)
+    assert theta[4] == pytest.approx(0.367, abs=0.003) and grad_rel < 1e-4
+    f_start = objective(form, hoffmann, logx, data.logy, 1e-3)[0]
+    assert f_start > 1.1 * f  # Hoffmann's published values fit this data visibly worse
+
+
+def test_recovers_known_chinchilla_law():
+    true = {"E": 1.5, "A": 300.0, "B": 800.0, "alpha": 0.35, "beta": 0.3}
+    runs = synthetic_runs("chinchilla", true, n_configs=150, noise=0.003, seed=3)
+    law = fit_law(runs, "loss", "chinchilla")
+    assert law.converged
+    assert law.params["alpha"] == pytest.approx(0.35, abs=0.03)
+    assert law.params["beta"] == pytest.approx(0.3, abs=0.03)
+    assert law.params["E"] == pytest.approx(1.5, rel=0.03)
+    fitted = law.predict(params=runs["params"], samples=runs["samples"])
+    assert np.median(np.abs(fitted / runs["loss"] - 1)) < 0.004
+
+
+@pytest.mark.parametrize("law,true", [
+    ("power-compute", {"E": 0.5, "A": 250.0, "k": 0.2}),
+    ("power-params", {"E": 2.0, "A": 40.0, "k": 0.3}),
+    ("power-data", {"E": 1.0, "A": 90.0, "k": 0.25}),
+])
+def test_recovers_single_axis_laws(law, true):
+    runs = synthetic_runs(law, true, n_configs=60, noise=0.005, seed=1)
+    fitted = fit_law(runs, "loss", law)
+    assert fitted.converged
+    for name, value in true.items():
+        assert fitted.params[name] == pytest.approx(value, rel=0.15), name
+    assert fitted.params["k"] == pytest.approx(true["k"], abs=0.02)
+
+
+def test_accuracy_metric_is_fitted_as_error_and_predicted_as_accuracy():
+    true = {"E": 0.05, "k": 0.9, "C_mid": 1e14}
+    runs = synthetic_runs("sigmoid-compute", true, n_configs=60, noise=0.01, seed=2,
+                          metric="synth-casiab.rank1_mean")
+    law = fit_law(runs, "synth-casiab.rank1_mean", "sigmoid-compute")
+    assert law.fitted_as == "error = 1 - synth-casiab.rank1_mean"
+    assert law.params["E"] == pytest.approx(0.05, rel=0.1)
+    assert law.params["k"] == pytest.approx(0.9, rel=0.1)
+    assert np.log(law.params["C_mid"]) == pytest.approx(np.log(1e14), abs=0.3)
+    acc = law.predict(flops=[1e20])
+    assert acc[0] == pytest.approx(0.95, abs=0.01)  # accuracy units: 1 - floor at huge compute
+
+
+def test_missing_floor_is_reported_at_bound():
+    runs = synthetic_runs("power-compute", {"E": 1e-12, "A": 100.0, "k": 0.2}, n_configs=40, noise=0.01, seed=4)
+    law = fit_law(runs, "loss", "power-compute")
+    assert "log_E" in law.at_bound and "bound" in law.status
+    assert any("bound" in w for w in diagnose(law)["warnings"])
+
+
+def test_refuses_too_few_runs():
+    runs = synthetic_runs("chinchilla", {"E": 1.5, "A": 300.0, "B": 800.0, "alpha": 0.35, "beta": 0.3},
+                          n_configs=6, seed=0)
+    with pytest.raises(GaitforecastError, match="needs at least 7 distinct runs; got 6"):
+        fit_law(runs, "loss", "chinchilla")
+
+
+def test_seeds_of_one_config_count_once():
+    runs = synthetic_runs("power-compute", {"E": 0.5, "A": 250.0, "k": 0.2}, n_configs=4, seeds=3, seed=0)
+    assert len(runs) == 12
+    with pytest.raises(GaitforecastError, match="got 4"):
+        fit_law(runs, "loss", "power-compute")
+
+
+def test_bad_inputs_name_the_problem():
+    runs = synthetic_runs("power-compute", {"E": 0.5, "A": 250.0, "k": 0.2}, n_configs=10, seed=0)
+    with pytest.raises(GaitforecastError, match="unknown metric 'acc'.*loss"):
+        prepare(runs, "acc")
+    with pytest.raises(GaitforecastError, match="no finished runs"):
+        prepare(runs.iloc[:0], "loss")
+    bad = runs.copy()
+    bad.loc[2, "params"] = -1.0
+    with pytest.raises(GaitforecastError, match="non-positive params.*synthetic-2"):
+        prepare(bad, "loss", ("params",))
+    bad = runs.copy()
+    bad.loc[1, "loss"] = np.inf
+    with pytest.raises(GaitforecastError, match="infinite loss"):
+        prepare(bad, "loss")
+    bad = runs.copy()
+    bad.loc[0, "loss"] = 0.0
+    with pytest.raises(GaitforecastError, match="non-positive loss"):
+        prepare(bad, "loss")
+    acc = runs.rename(columns={"loss": "synth-grew.rank1"})
+    acc.loc[0, "synth-grew.rank1"] = 1.5
+    with pytest.raises(GaitforecastError, match=r"outside \[0, 1\]"):
+        prepare(acc, "synth-grew.rank1")
+    with pytest.raises(GaitforecastError, match="unknown law 'kaplan'"):
+        get_form("kaplan")
+    with pytest.raises(GaitforecastError, match="huber delta must be positive"):
+        LawFitter(law="power-compute", huber_delta=0.0).fit(runs, "loss")
+
+
+def test_runs_without_the_metric_are_left_out_with_a_warning():
+    runs = synthetic_runs("power-compute", {"E": 0.5, "A": 250.0, "k": 0.2}, n_configs=20, seed=0)
+    runs.loc[:4, "loss"] = np.nan
+    law = fit_law(runs, "loss", "power-compute")
+    assert law.n_runs == 15
+    assert any("5 run(s) without a value" in w for w in diagnose(law)["warnings"])
+
+
+def test_predict_needs_the_law_inputs(chinchilla_law):
+    with pytest.raises(GaitforecastError, match="needs samples"):
+        chinchilla_law.predict(params=1e9)
+    value = chinchilla_law.predict(params=[1e9, 1e10], samples=[2e10, 2e11])
+    assert value.shape == (2,) and value[0] > value[1] > chinchilla_law.params["E"]
+    assert isinstance(pd.Series(chinchilla_law.to_dict()["params"]).sum(), float)
