@@ -1,0 +1,126 @@
+"""`gaitforecast runs`, `export` and `import-runs`: look at, save and bring in run tables."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gaitforecast.cli._common import JsonOption, StoreOption, app, console, emit_json
+from gaitforecast.errors import GaitforecastError
+from gaitforecast.store import RunStore
+from gaitforecast.store_io import export_format, prepare_import, read_table
+
+_SHOWN_METRICS = 4
+_PREFERRED = ("synth-casiab.rank1_mean", "loss", "ssl_loss")
+
+
+def _fmt(value: Any) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _runs_table(records: list[dict[str, Any]], metric_names: list[str]) -> Table:
+    shown = [m for m in _PREFERRED if m in metric_names] + [m for m in metric_names if m not in _PREFERRED]
+    sources = sorted({r["source"] for r in records})
+    fields = [f for f in ("id", "arch", "width", "seed", "params", "samples", "flops", "status", "source")
+              if any(r[f] is not None for r in records) and not (f == "source" and len(sources) == 1)]
+    title = f"{len(records)} runs" + (f" from {sources[0]}" if len(sources) == 1 else "")
+    table = Table(title=title, title_justify="left")
+    for name in (*fields, *shown[:_SHOWN_METRICS]):
+        table.add_column(name, justify="left" if name in ("id", "arch", "status", "source") else "right",
+                         no_wrap=name == "id")
+    for r in records:
+        cells = [r[f] for f in fields] + [r["metrics"].get(m) for m in shown[:_SHOWN_METRICS]]
+        table.add_row(*(_fmt(c) for c in cells))
+    return table
+
+
+@app.command("runs")
+def runs_cmd(
+    store: Path = StoreOption,
+    status: Optional[str] = typer.Option(
+        None, "--status", help="Only runs with this status (running/done/failed/interrupted)."),
+    json_out: bool = JsonOption,
+) -> None:
+    """List the runs in the store (table on stderr; --json: a list with metrics per run on stdout)."""
+    run_store = RunStore(store)
+    records = run_store.runs_records(status)
+    if json_out:
+        emit_json(records)
+        return
+    names = sorted({m for r in records for m in r["metrics"]})
+    # Piped or redirected stderr: no terminal width to respect, so do not squeeze the columns into 80.
+    out = console if console.is_terminal else Console(stderr=True, width=200)
+    out.print(_runs_table(records, names))
+    hidden = len(names) - _SHOWN_METRICS
+    if hidden > 0:
+        console.print(f"{hidden} more metrics not shown; use --json or `gaitforecast export` for all of them")
+
+
+@app.command("export")
+def export_cmd(
+    file: Path = typer.Argument(..., help="Output file: .parquet or .csv."),
+    store: Path = StoreOption,
+    fmt: Optional[str] = typer.Option(None, "--format", help="parquet or csv (default: from the file suffix)."),
+    status: Optional[str] = typer.Option(None, "--status", help="Only runs with this status."),
+    json_out: bool = JsonOption,
+) -> None:
+    """Write all runs with their final metrics (one column each) to a Parquet or CSV file."""
+    resolved = export_format(file, fmt)
+    rows = RunStore(store).export(file, resolved, status)
+    if json_out:
+        emit_json({"path": str(file), "format": resolved, "rows": rows, "store": str(store)})
+    else:
+        console.print(f"wrote {rows} runs to {file} ({resolved})", highlight=False)
+
+
+def _column_map(pairs: list[str]) -> dict[str, str]:
+    mapping = {}
+    for pair in pairs:
+        name, sep, column = pair.partition("=")
+        name, column = name.strip(), column.strip().strip("'\"")
+        if not sep or not name or not column:
+            raise GaitforecastError(f'--column {pair!r} must look like params="Model Size"')
+        mapping[name] = column
+    return mapping
+
+
+@app.command("import-runs")
+def import_runs_cmd(
+    file: Path = typer.Argument(..., help="CSV or Parquet table: params, samples (or flops), metric columns."),
+    store: Path = StoreOption,
+    column: Optional[list[str]] = typer.Option(
+        None, "--column", help='Map a field to your column, e.g. --column params="Model Size" (repeatable).'),
+    metric: Optional[list[str]] = typer.Option(
+        None, "--metric", help="Import only these metric columns (default: every other numeric column)."),
+    source: Optional[str] = typer.Option(
+        None, "--source", help="Source name recorded as import:NAME (default: file name)."),
+    json_out: bool = JsonOption,
+) -> None:
+    """Import externally trained runs; all rows or none, re-importing the same file adds no duplicates."""
+    plan = prepare_import(read_table(file), source or file.name, _column_map(column or []), metric or None)
+    count = RunStore(store).write_import(plan, on_wait=lambda msg: console.print(msg, highlight=False))
+    summary = {
+        "imported": count, "store": str(store), "source": plan.source, "metrics": plan.metrics,
+        "ignored_columns": plan.ignored_columns, "flops_estimated": plan.flops_estimated,
+        "samples_derived": plan.samples_derived,
+    }
+    if json_out:
+        emit_json(summary)
+        return
+    console.print(f"imported {count} runs from {file} into {store} as {plan.source}", highlight=False)
+    console.print(f"metrics: {', '.join(plan.metrics) or 'none'}", highlight=False)
+    if plan.flops_estimated:
+        console.print("no flops column: flops estimated as 6 x params x samples (recorded per run)", highlight=False)
+    if plan.samples_derived:
+        console.print("no samples column: samples derived as flops / (6 x params) (recorded per run)", highlight=False)
+    if plan.ignored_columns:
+        console.print(f"ignored columns: {', '.join(plan.ignored_columns)}", highlight=False)

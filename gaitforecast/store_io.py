@@ -1,0 +1,310 @@
+"""Run ids, and moving run tables in and out of the store: import of external CSV/Parquet tables, export, records.
+
+Use :func:`prepare_import` to check a table before anything is written (it raises with the offending row numbers),
+then ``RunStore.write_import(plan)``; ``RunStore.import_runs`` does both. Import rules:
+
+* columns ``params`` and ``samples`` (sequences or tokens seen), optional ``flops``, ``arch``, ``seed`` (and the other
+  run columns of an export), any other numeric column is a final metric; ``column_map`` renames, e.g.
+  ``{"params": "Model Size", "flops": "Training FLOP"}``;
+* no ``flops``: flops = 6 x params x samples, recorded as ``flops_estimated``; no ``samples`` but ``flops``:
+  samples = flops / (6 x params), recorded in the run's config under ``derived``;
+* params/samples/flops must be finite and positive, metric cells numbers (empty cells mean "not measured"),
+  rows must not repeat; otherwise nothing is imported and the error lists the data rows (1-based, header excluded).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from gaitforecast.errors import GaitforecastError
+from gaitforecast.store_schema import RUN_FIELDS
+
+# Run columns an import can carry over; the rest of RUN_FIELDS (id, status, config ...) is recomputed on import.
+_IMPORT_FLOAT = ("params", "samples", "flops", "params_nonembed", "unique_sequences", "wall_time_s", "throughput")
+_IMPORT_INT = ("width", "seed", "threads")
+_IMPORT_TEXT = ("arch", "dtype", "git_sha", "host", "device")
+_POSITIVE = ("params", "samples", "flops")
+_MAX_LISTED = 20
+
+
+def to_plain(obj: Any) -> Any:
+    """Convert numpy scalars/arrays, tuples, sets and paths into JSON values; non-finite floats become None."""
+    if isinstance(obj, Mapping):
+        return {str(k): to_plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_plain(v) for v in obj]
+    if isinstance(obj, (set, frozenset)):
+        return sorted(to_plain(v) for v in obj)
+    if isinstance(obj, (np.ndarray, np.generic)):
+        return to_plain(obj.tolist())
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    raise GaitforecastError(f"cannot store a value of type {type(obj).__name__} ({obj!r:.60}) as JSON")
+
+
+def canonical_json(obj: Any) -> str:
+    """Sorted keys, no whitespace, floats by repr: the same config always gives the same text."""
+    return json.dumps(to_plain(obj), sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def run_id(config: Any) -> str:
+    """Id of a run: first 16 hex chars of sha256 over the canonical JSON of its resolved config."""
+    return hashlib.sha256(canonical_json(config).encode()).hexdigest()[:16]
+
+
+@dataclass
+class ImportPlan:
+    """A checked import: runs ready for StoreWriter.write_runs, plus what was inferred, for the user."""
+
+    source: str
+    runs: list[dict[str, Any]]
+    metrics: list[str]
+    ignored_columns: list[str] = field(default_factory=list)
+    flops_estimated: bool = False
+    samples_derived: bool = False
+
+
+def _rows_text(problems: dict[int, list[str]]) -> str:
+    rows = sorted(problems)
+    listed = "; ".join(f"row {r}: {', '.join(problems[r])}" for r in rows[:_MAX_LISTED])
+    more = f"; and {len(rows) - _MAX_LISTED} more rows" if len(rows) > _MAX_LISTED else ""
+    return f"rows {', '.join(map(str, rows[:_MAX_LISTED]))}{' ...' if more else ''} ({listed}{more})"
+
+
+def _numbers(col: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Column as float64, and a mask of cells that hold something that is not a number."""
+    if pd.api.types.is_bool_dtype(col):
+        return col.astype("float64"), pd.Series(False, index=col.index)
+    values = pd.to_numeric(col, errors="coerce").astype("float64")
+    present = col.notna() & (col.astype(str).str.strip() != "")
+    return values, present & values.isna()
+
+
+def _source_name(source: str) -> str:
+    source = str(source).strip()
+    if not source:
+        raise GaitforecastError("an import needs a source name (e.g. the file name)")
+    return source if source.startswith("import:") else f"import:{source}"
+
+
+def _mapped(df: pd.DataFrame, column_map: Mapping[str, str] | None) -> tuple[pd.DataFrame, list[str]]:
+    column_map = dict(column_map or {})
+    missing = [f"{k}={v!r}" for k, v in column_map.items() if v not in df.columns]
+    if missing:
+        raise GaitforecastError(
+            f"column mapping {', '.join(missing)} names columns the table lacks; columns are: "
+            + ", ".join(map(str, df.columns))
+        )
+    data = df.copy()
+    shadowed = [str(t) for t in column_map if t in df.columns and t not in column_map.values()]
+    for target, source in column_map.items():
+        data[target] = df[source]  # one column may feed several fields (params and params_nonembed)
+    renamed = {s for s in column_map.values() if s not in column_map}
+    return data.drop(columns=sorted(renamed)), shadowed
+
+
+def prepare_import(
+    df: pd.DataFrame, source: str, column_map: Mapping[str, str] | None = None, metrics: list[str] | None = None
+) -> ImportPlan:
+    """Check and convert an external run table; raise GaitforecastError naming bad rows. Writes nothing."""
+    source = _source_name(source)
+    if len(df) == 0:
+        raise GaitforecastError("the table has no data rows; nothing to import")
+    repeated = sorted({str(c) for c in df.columns[df.columns.duplicated()]})
+    if repeated:
+        raise GaitforecastError(f"the table has more than one column named {', '.join(repeated)}; rename them")
+    data, ignored = _mapped(df, column_map)
+    if "params" not in data.columns or not ({"samples", "flops"} & set(data.columns)):
+        raise GaitforecastError(
+            "an import needs a `params` column and a `samples` or `flops` column; map yours with "
+            '--column params="Model Size" --column samples="Tokens" (columns are: '
+            + ", ".join(map(str, df.columns)) + ")"
+        )
+    problems: dict[int, list[str]] = {}
+
+    def flag(mask: pd.Series, text: str) -> None:
+        for pos in np.flatnonzero(mask.to_numpy()):
+            problems.setdefault(int(pos) + 1, []).append(text)
+
+    numeric: dict[str, pd.Series] = {}
+    for name in _IMPORT_FLOAT + _IMPORT_INT:
+        if name in data.columns:
+            values, bad = _numbers(data[name])
+            flag(bad, f"{name} is not a number")
+            numeric[name] = values
+    for name in _POSITIVE:
+        if name in numeric:
+            values = numeric[name]
+            flag(values.isna() & ~_numbers(data[name])[1], f"{name} is missing")
+            flag(np.isinf(values), f"{name} is infinite")
+            flag(values.notna() & np.isfinite(values) & (values <= 0), f"{name} is not positive")
+
+    known = set(RUN_FIELDS) | {"metrics", "curve"}
+    ignored += [str(c) for c in data.columns if c in known and c not in numeric and c not in _IMPORT_TEXT]
+    if metrics is not None:
+        absent = [m for m in metrics if m not in data.columns]
+        if absent:
+            raise GaitforecastError(f"metric column(s) {', '.join(absent)} not in the table; columns are: "
+                                    + ", ".join(map(str, data.columns)))
+        candidates = list(metrics)
+        ignored += [str(c) for c in data.columns if c not in known and c not in metrics]
+    else:
+        candidates = [c for c in data.columns if c not in known and not str(c).startswith("Unnamed:")]
+        ignored += [str(c) for c in data.columns if str(c).startswith("Unnamed:")]  # a saved pandas index
+    metric_values: dict[str, pd.Series] = {}
+    for name in candidates:
+        col = data[name]
+        values, bad = _numbers(col)
+        if metrics is None and (pd.api.types.is_bool_dtype(col) or not values.notna().any()):
+            ignored.append(str(name))  # a text or empty column (labels, colours): not a metric
+            continue
+        flag(bad, f"metric {name} is not a number")
+        flag(np.isinf(values), f"metric {name} is infinite")
+        metric_values[str(name)] = values
+    if problems:
+        raise GaitforecastError(
+            f"{len(problems)} of {len(data)} rows cannot be imported, nothing was imported: {_rows_text(problems)}. "
+            "Rows are data rows counted from 1 (the header is not counted). Fix or drop them and import again."
+        )
+
+    runs, seen = [], {}
+    for pos in range(len(data)):
+        content: dict[str, Any] = {}
+        for name, values in numeric.items():
+            value = values.iloc[pos]
+            if not math.isnan(value):
+                content[name] = int(value) if name in _IMPORT_INT else float(value)
+        for name in _IMPORT_TEXT:
+            if name in data.columns and pd.notna(data[name].iloc[pos]):
+                content[name] = str(data[name].iloc[pos])
+        run_metrics = {n: float(v.iloc[pos]) for n, v in metric_values.items() if not math.isnan(v.iloc[pos])}
+        rid = run_id({"source": source, "row": content, "metrics": run_metrics})
+        if rid in seen:
+            problems.setdefault(pos + 1, []).append(f"repeats row {seen[rid]}")
+            continue
+        seen[rid] = pos + 1
+        derived: dict[str, str] = {}
+        run = {"id": rid, "status": "done", "source": source, "arch": "imported", **content}
+        if "flops" not in content:
+            run["flops"] = 6.0 * content["params"] * content["samples"]
+            run["flops_estimated"] = True
+        elif "flops_estimated" in data.columns and data["flops_estimated"].iloc[pos] in (True, "True", "true", 1):
+            run["flops_estimated"] = True  # an export of estimated FLOPs stays marked as such
+        if "samples" not in content:
+            run["samples"] = content["flops"] / (6.0 * content["params"])
+            derived["samples"] = "flops / (6 * params)"
+        config = {"source": source, "row": pos + 1, "values": content, "columns": dict(column_map or {})}
+        if derived:
+            config["derived"] = derived
+        if "id" in data.columns and pd.notna(data["id"].iloc[pos]):
+            config["original_id"] = str(data["id"].iloc[pos])
+        run["config"] = config
+        run["metrics"] = run_metrics
+        runs.append(run)
+    if problems:
+        raise GaitforecastError(
+            f"{len(problems)} rows repeat earlier rows exactly, nothing was imported: {_rows_text(problems)}. "
+            "Drop the repeated rows and import again."
+        )
+    return ImportPlan(
+        source=source, runs=runs, metrics=sorted(metric_values), ignored_columns=sorted(set(ignored)),
+        flops_estimated="flops" not in numeric, samples_derived="samples" not in numeric,
+    )
+
+
+def read_table(path: Path | str) -> pd.DataFrame:
+    """Read a CSV or Parquet run table (by suffix) for import."""
+    path = Path(path)
+    if not path.is_file():
+        raise GaitforecastError(f"no file at {path}; give a CSV or Parquet table of runs")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        if suffix in (".csv", ".tsv", ".txt"):
+            return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",")
+    except Exception as exc:  # pandas/pyarrow raise many types for unreadable files
+        raise GaitforecastError(f"cannot read {path} as {suffix[1:]}: {exc}") from exc
+    raise GaitforecastError(f"{path}: unknown table format {suffix!r}; use .csv or .parquet")
+
+
+def export_format(path: Path, fmt: str | None) -> str:
+    """Resolve the export format from `fmt` or the file suffix."""
+    fmt = (fmt or {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}.get(path.suffix.lower(), "")).lower()
+    if fmt not in ("parquet", "csv"):
+        raise GaitforecastError(f"cannot tell the export format of {path}; use a .parquet or .csv name or --format")
+    return fmt
+
+
+def export_frame(frame: pd.DataFrame, path: Path, fmt: str | None) -> int:
+    """Write `frame` to `path` atomically (temp file, then rename); returns the row count."""
+    fmt = export_format(path, fmt)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if fmt == "parquet":
+            frame.to_parquet(tmp, index=False)
+        else:
+            frame.to_csv(tmp, index=False)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise GaitforecastError(f"cannot write {path}: {exc.strerror or exc}; choose a writable path") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+    return len(frame)
+
+
+def records_from_frame(frame: pd.DataFrame, metric_names: list[str]) -> list[dict[str, Any]]:
+    """Rows of RunStore.runs() as JSON-ready dicts with a `metrics` mapping (missing metrics left out)."""
+    records = []
+    for row in frame.to_dict(orient="records"):
+        record: dict[str, Any] = {}
+        for name in RUN_FIELDS:
+            value = row.get(name)
+            if isinstance(value, pd.Timestamp):
+                value = value.isoformat()
+            elif name in ("config", "versions") and isinstance(value, str):
+                value = json.loads(value)
+            record[name] = _clean(value)
+        record["metrics"] = {m: _clean(row[m]) for m in metric_names if m in row and _clean(row[m]) is not None}
+        records.append(record)
+    return records
+
+
+def _clean(value: Any) -> Any:
+    if value is None or value is pd.NaT:
+        return None
+    if isinstance(value, (np.generic,)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    try:
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return value
+
+
+def wide_runs(runs: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
+    """Join long metrics (run_id, name, value) onto the runs table as one float column per metric name."""
+    if metrics.empty:
+        return runs.reset_index(drop=True)
+    table = metrics.pivot(index="run_id", columns="name", values="value")
+    table = table[sorted(table.columns)].astype("float64")
+    table.columns.name = None
+    return runs.merge(table, how="left", left_on="id", right_index=True).reset_index(drop=True)
+
