@@ -1,0 +1,224 @@
+"""Cached calls into :mod:`gaitforecast.laws` for the pages. Nothing here fits by itself.
+
+Every function takes the store path and its content signature first, so results are computed once per store
+state and re-used across widget changes and pages; a sweep adding runs changes the signature and invalidates
+them. Failures (too few runs, a law that cannot answer) come back as :class:`Outcome` with the message, so a
+failing fit is not retried on every rerun and never surfaces as a traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from gaitforecast.dashboard import data as store_data
+from gaitforecast.errors import GaitforecastError
+from gaitforecast.laws import (
+    FORM_NAMES, BootstrapResult, CostModel, IsoFlopResult, LawFitter, allocate, bootstrap, compare, cost_model_for,
+    curve, diagnose, get_form, is_accuracy_metric, isoflop, prepare, rank_forms,
+)
+from gaitforecast.laws import backtest as rollout_backtest
+from gaitforecast.laws import frontier as allocation_frontier
+from gaitforecast.laws.isoflop import iso_groups
+
+SEED = 0
+
+
+@dataclass
+class Outcome:
+    """A cached result or the reason there is none."""
+
+    value: Any = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def _guard(fn, *args, **kwargs) -> Outcome:
+    try:
+        return Outcome(value=fn(*args, **kwargs))
+    except GaitforecastError as exc:
+        return Outcome(error=str(exc))
+    except (ValueError, FloatingPointError, np.linalg.LinAlgError) as exc:  # numerical trouble: say so
+        return Outcome(error=f"{type(exc).__name__}: {exc}")
+
+
+def runs_for(path: str, sig: tuple, arch: str | None) -> pd.DataFrame:
+    """Finished runs of the store (one architecture when ``arch`` is given)."""
+    done = store_data._cached_read(path, sig).done
+    if arch is not None and "arch" in done.columns:
+        done = done[done["arch"].astype(str) == arch].reset_index(drop=True)
+    return done
+
+
+def architectures(runs: pd.DataFrame) -> list[str]:
+    """Architectures among the runs, most runs first."""
+    if "arch" not in runs.columns:
+        return []
+    return [str(a) for a in runs["arch"].dropna().astype(str).value_counts().index]
+
+
+def candidate_laws(runs: pd.DataFrame, metric: str) -> list[str]:
+    """Laws that can be fitted to this metric (the sigmoid only for accuracy metrics)."""
+    names = [n for n in FORM_NAMES if n != "sigmoid-compute" or is_accuracy_metric(metric)]
+    need = {"params", "samples", "flops"}
+    present = {c for c in need if c in runs.columns and runs[c].notna().all()}
+    return [n for n in names if set(get_form(n).inputs) <= present]
+
+
+@st.cache_data(max_entries=32, show_spinner="Fitting the law and bootstrapping ...")
+def fitted(path: str, sig: tuple, metric: str, law: str, n_boot: int, arch: str | None) -> Outcome:
+    """Point fit of ``law`` plus ``n_boot`` run-level bootstrap refits (a BootstrapResult)."""
+    runs = runs_for(path, sig, arch)
+    return _guard(lambda: bootstrap(LawFitter(law=law).fit(runs, metric), n_resamples=n_boot, seed=SEED))
+
+
+@st.cache_resource(max_entries=16)
+def cost_model(path: str, sig: tuple, arch: str | None) -> CostModel:
+    """FLOPs per sample as a function of params: the real family for own runs, the table's ratio for imports."""
+    return cost_model_for(runs_for(path, sig, arch), arch)
+
+
+@st.cache_data(max_entries=32, show_spinner="Computing the compute-optimal frontier ...")
+def frontier(path: str, sig: tuple, metric: str, law: str, n_boot: int, arch: str | None,
+             n_points: int = 16) -> Outcome:
+    """Allocation (N_opt, D_opt, predicted metric, intervals) over the runs' compute range up to 100x beyond."""
+    fit = fitted(path, sig, metric, law, n_boot, arch)
+    if not fit.ok:
+        return fit
+    cost = cost_model(path, sig, arch)
+    return _guard(allocation_frontier, fit.value, cost, n_points=n_points)
+
+
+@st.cache_data(max_entries=64, show_spinner="Allocating the budget ...")
+def allocation(path: str, sig: tuple, metric: str, law: str, n_boot: int, arch: str | None,
+               budget: float) -> Outcome:
+    """The compute-optimal configuration at ``budget`` FLOPs (an Allocation as a dict)."""
+    fit = fitted(path, sig, metric, law, n_boot, arch)
+    if not fit.ok:
+        return fit
+    cost = cost_model(path, sig, arch)
+    return _guard(lambda: allocate(fit.value, budget, cost).to_dict())
+
+
+@st.cache_data(max_entries=32)
+def law_curve(path: str, sig: tuple, metric: str, law: str, n_boot: int, arch: str | None, axis: str,
+              fixed: tuple = ()) -> Outcome:
+    """The law along one axis with confidence and prediction bands (other axes held at ``fixed``)."""
+    fit = fitted(path, sig, metric, law, n_boot, arch)
+    if not fit.ok:
+        return fit
+    return _guard(curve, fit.value, axis, fixed=dict(fixed) or None)
+
+
+@st.cache_data(max_entries=16)
+def isoflop_result(path: str, sig: tuple, metric: str, arch: str | None) -> tuple[IsoFlopResult | None, pd.DataFrame]:
+    """IsoFLOP analysis (None when there are no iso-compute groups) and the runs with their group label."""
+    runs = runs_for(path, sig, arch)
+    try:
+        data = prepare(runs, metric, ("params", "flops"))
+    except GaitforecastError:
+        return None, pd.DataFrame()
+    result = isoflop(data)
+    labels = iso_groups(data.logx["flops"])
+    points = pd.DataFrame({"id": data.ids, "params": np.exp(data.logx["params"]), "y": data.y,
+                           "flops": np.exp(data.logx["flops"]), "group": labels})
+    if "samples" in data.logx:
+        points["samples"] = np.exp(data.logx["samples"])
+    points["budget"] = points.groupby("group")["flops"].transform(lambda s: float(np.exp(np.log(s).mean())))
+    return result, points
+
+
+@st.cache_data(max_entries=32, show_spinner="Backtesting ...")
+def backtest(path: str, sig: tuple, metric: str, law: str, n_boot: int, arch: str | None,
+             fit_below: float | None) -> Outcome:
+    """Rollout backtest: fit below ``fit_below`` FLOPs, predict the larger runs (a laws Backtest)."""
+    runs = runs_for(path, sig, arch)
+    return _guard(rollout_backtest, runs, metric, law=law, fit_below=fit_below, n_resamples=n_boot, seed=SEED)
+
+
+@st.cache_data(max_entries=8, show_spinner="Backtesting every candidate law ...")
+def ranked_laws(path: str, sig: tuple, metric: str, arch: str | None, fit_below: float | None) -> Outcome:
+    """Every candidate law backtested and ranked by held-out error (best first)."""
+    runs = runs_for(path, sig, arch)
+    return _guard(rank_forms, runs, metric, fit_below=fit_below, n_resamples=100, seed=SEED)
+
+
+@st.cache_data(max_entries=16, show_spinner="Comparing architectures ...")
+def comparison(path: str, sig: tuple, metric: str, law: str, n_boot: int) -> Outcome:
+    """The two most-run architectures compared at matched compute (a laws Comparison)."""
+    runs = runs_for(path, sig, None)
+    return _guard(compare, runs, metric, law=law, n_resamples=n_boot, seed=SEED)
+
+
+def diagnostics(boot: BootstrapResult) -> dict:
+    """Seed noise, compute span and warnings of a fit (cheap; not cached)."""
+    return diagnose(boot)
+
+
+def fit_points(boot: BootstrapResult, runs: pd.DataFrame) -> pd.DataFrame:
+    """The fitted runs in the fitted target's units: id, arch, params, samples, flops, y, pred, resid (log)."""
+    law, data = boot.law, boot.law.data
+    logx = {k: data.logx[k] for k in law.form.inputs}
+    pred = np.exp(law.form.log_predict(law.theta, logx)[0])
+    out = pd.DataFrame({"id": data.ids, "arch": data.arch, "y": data.y, "pred": pred})
+    out["resid"] = np.log(out["y"]) - np.log(out["pred"])
+    out["metric"] = data.to_metric_units(data.y)
+    extra = runs.set_index(runs["id"].astype(str))
+    for col in ("params", "samples", "flops", "width"):
+        if col in extra.columns:
+            out[col] = extra[col].reindex(out["id"]).to_numpy()
+    return out
+
+
+def band_frame(frame: pd.DataFrame, x: str, x_name: str, accuracy: bool, pred: str = "predicted",
+               lo: str = "ci_lo", hi: str = "ci_hi") -> pd.DataFrame:
+    """A prediction table (metric units) as x_name, pred, lo, hi in the fitted target's units (error = 1 - acc
+    for accuracy metrics, where the bounds swap)."""
+    p = pd.to_numeric(frame[pred], errors="coerce").to_numpy(float)
+    a = pd.to_numeric(frame[lo], errors="coerce").to_numpy(float)
+    b = pd.to_numeric(frame[hi], errors="coerce").to_numpy(float)
+    if accuracy:
+        p, a, b = 1.0 - p, 1.0 - b, 1.0 - a
+    return pd.DataFrame({x_name: pd.to_numeric(frame[x], errors="coerce").to_numpy(float), "pred": p,
+                         "lo": np.minimum(a, b), "hi": np.maximum(a, b)})
+
+
+def split_interval(frame: pd.DataFrame, col: str) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper bounds of a column of [lo, hi] lists (NaN where missing)."""
+    lo = [v[0] if isinstance(v, (list, tuple)) and len(v) == 2 else np.nan for v in frame[col]]
+    hi = [v[1] if isinstance(v, (list, tuple)) and len(v) == 2 else np.nan for v in frame[col]]
+    return np.asarray(lo, float), np.asarray(hi, float)
+
+
+def frontier_curve(table: pd.DataFrame, accuracy: bool) -> pd.DataFrame:
+    """The laws frontier table as flops, pred, lo, hi (target units) plus params_opt and samples_opt."""
+    t = table.copy()
+    t["ci_lo"], t["ci_hi"] = split_interval(t, "predicted_ci")
+    out = band_frame(t, "budget_flops", "flops", accuracy)
+    for col in ("params_opt", "samples_opt"):
+        if col in t.columns:
+            out[col] = pd.to_numeric(t[col], errors="coerce").to_numpy(float)
+    return out
+
+
+def empirical_frontier(points: pd.DataFrame) -> pd.Series:
+    """True for runs that no cheaper run beats (lower fitted target at less or equal compute)."""
+    order = points.sort_values(["flops", "y"]).index
+    best, flags = np.inf, pd.Series(False, index=points.index)
+    for i in order:
+        if points.at[i, "y"] < best:
+            best = points.at[i, "y"]
+            flags.at[i] = True
+    return flags
+
+
+def target_title(metric: str) -> str:
+    """Axis title of the fitted target for ``metric``."""
+    return f"error = 1 − {metric}" if is_accuracy_metric(metric) else metric

@@ -1,0 +1,104 @@
+"""Compute-optimal: IsoFLOP profiles where the store has them, the empirical and fitted frontier, and N_opt and
+D_opt against compute with bootstrap bands."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from gaitforecast.dashboard import charts, fits, ui
+
+st.title("Compute-optimal allocation")
+snap = ui.load_or_stop()
+ctx = ui.context(snap)
+runs = fits.runs_for(ctx.path, ctx.sig, ctx.arch)
+y_title = fits.target_title(ctx.metric)
+accuracy = fits.is_accuracy_metric(ctx.metric)
+
+# ---- IsoFLOP profiles (Chinchilla Approach 2)
+st.subheader("IsoFLOP profiles")
+iso, iso_points = fits.isoflop_result(ctx.path, ctx.sig, ctx.metric, ctx.arch)
+if iso is None:
+    st.info("No IsoFLOP groups: this needs at least two compute budgets, each trained at four or more model sizes "
+            "(runs within 0.1 decade of FLOPs count as one budget). The parametric fit below still applies.")
+else:
+    table = iso.budgets.copy()
+    minima = table[table["vertex_inside"]].rename(columns={"flops": "budget"})
+    minima = minima.assign(params=minima["params_opt"].astype(float),
+                           y=fits.band_frame(minima, "budget", "budget", accuracy, "metric_opt", "metric_opt",
+                                             "metric_opt")["pred"].to_numpy())
+    grouped = iso_points[iso_points["group"].isin(
+        [g for g, n in iso_points["group"].value_counts().items() if n >= 4])]
+    st.altair_chart(charts.isoflop(grouped, y_title, minima[["budget", "params", "y"]]), width="stretch")
+    c1, c2 = st.columns(2)
+    c1.metric("IsoFLOP groups with a minimum", f"{int(table['vertex_inside'].sum())} of {len(table)}")
+    c2.metric("N_opt ∝ C^a (IsoFLOP)", f"a = {iso.exponent:.3f}")
+    st.caption(iso.note)
+    st.dataframe(table, hide_index=True, width="stretch", key="iso_table",
+                 column_config={"flops": st.column_config.NumberColumn("FLOPs", format="scientific"),
+                                "params_opt": st.column_config.NumberColumn("N_opt", format="compact")})
+
+# ---- frontier: runs, empirical envelope, law
+st.subheader("Frontier")
+fit = fits.fitted(*ctx.key)
+points = fits.fit_points(fit.value, runs) if fit.ok else pd.DataFrame()
+allocates = fit.ok and set(fit.value.law.form.inputs) == {"params", "samples"}
+front = fits.frontier(*ctx.key) if allocates else None
+curve = fits.frontier_curve(front.value, accuracy) if front is not None and front.ok else None
+if not fit.ok:
+    st.error(f"Cannot fit law `{ctx.law}` to `{ctx.metric}`: {fit.error}")
+elif "flops" in points.columns:
+    points["on_frontier"] = fits.empirical_frontier(points)
+    st.altair_chart(charts.frontier(points, y_title, color="arch", curve=curve), width="stretch")
+    st.caption(f"Black steps: the empirical frontier ({int(points['on_frontier'].sum())} runs that no cheaper run "
+               "beats). Dashed line and band: the law at the compute-optimal split, with its 95% bootstrap interval.")
+
+# ---- N_opt, D_opt vs compute
+st.subheader("Optimal model size and data vs compute")
+if not fit.ok:
+    st.stop()
+if not allocates:
+    ui.not_applicable(f"Law `{ctx.law}` does not split compute into model size and data; choose `chinchilla` "
+                      "(E + A/N^alpha + B/D^beta) in the sidebar to get N_opt and D_opt.")
+if front is None or not front.ok:
+    st.error(f"No allocation: {front.error if front is not None else 'the law cannot allocate'}")
+    st.stop()
+
+t = front.value
+rows = []
+for name, col, ci_col in (("N_opt (parameters)", "params_opt", "params_opt_ci"),
+                          ("D_opt (samples)", "samples_opt", "samples_opt_ci")):
+    lo, hi = fits.split_interval(t, ci_col)
+    rows.append(pd.DataFrame({"budget": t["budget_flops"].astype(float), "value": t[col].astype(float),
+                              "lo": lo, "hi": hi, "series": name}))
+alloc = pd.concat(rows, ignore_index=True)
+observed = []
+if iso is not None:
+    observed.append(minima.assign(value=minima["params"], series="N_opt (parameters)")[["budget", "value", "series"]])
+st.altair_chart(charts.banded_lines(alloc, "budget", "Parameters / samples", y_fmt="~s", points=(
+    pd.concat(observed, ignore_index=True) if observed else None)), width="stretch")
+
+slope_n = float(np.polyfit(np.log(t["budget_flops"].astype(float)), np.log(t["params_opt"].astype(float)), 1)[0])
+slope_d = float(np.polyfit(np.log(t["budget_flops"].astype(float)), np.log(t["samples_opt"].astype(float)), 1)[0])
+law = fit.value.law
+c1, c2, c3 = st.columns(3)
+c1.metric("N_opt ∝ C^a", f"a = {slope_n:.3f}", help="Slope of log N_opt vs log C over the budgets shown.")
+c2.metric("D_opt ∝ C^b", f"b = {slope_d:.3f}")
+if {"alpha", "beta"} <= set(law.params):
+    c3.metric("β / (α + β)", f"{law.params['beta'] / (law.params['alpha'] + law.params['beta']):.3f}",
+              help="The N_opt exponent the closed form gives when C = k·N·D.")
+st.caption(f"Cost model: {t['cost_model'].iloc[0]}. Bands: 95% bootstrap intervals ({ctx.n_boot} resamples). "
+           "Diamonds: IsoFLOP minima, where present.")
+
+show = pd.DataFrame({
+    "budget_flops": t["budget_flops"].astype(float), "params_opt": t["params_opt"].astype(float),
+    "samples_opt": t["samples_opt"].astype(float), "samples_per_param": t["samples_per_param"].astype(float),
+    "predicted": t["predicted"].astype(float),
+})
+st.dataframe(show, hide_index=True, width="stretch", key="alloc_table",
+             column_config={"budget_flops": st.column_config.NumberColumn("FLOPs", format="scientific"),
+                            "params_opt": st.column_config.NumberColumn("N_opt", format="compact"),
+                            "samples_opt": st.column_config.NumberColumn("D_opt", format="compact"),
+                            "samples_per_param": st.column_config.NumberColumn("D/N", format="%.3g"),
+                            "predicted": st.column_config.NumberColumn(f"predicted {ctx.metric}", format="%.4g")})
