@@ -1,0 +1,172 @@
+"""Maximal-update parametrisation (muP, Tensor Programs V), written for these models; no `mup` package.
+
+Use it so a learning rate tuned at the family's base width transfers to every wider member. With
+m = width / base_width:
+
+- attention logits scale as 1/d_head (sqrt(base d_head)/d_head, equal to 1/sqrt(d_head) at the base);
+- the readout (last layer of the SSL head) multiplies its input by 1/m, its weight starts with
+  variance m/fan_in, and query projections start at zero;
+- AdamW: hidden matrices (both dimensions grow with width) get lr/m and weight decay x m (so the
+  decoupled decay lr*wd is unchanged, as in the `mup` package's MuAdamW); input weights, the readout,
+  norms, biases, positional and CLS parameters keep the base lr.
+
+Whether a dimension "grows with width" is read off the shapes of the same config built at the base
+width on the meta device, so any new layer is classified without a hand-kept list.
+:func:`coord_check` verifies the whole thing: activation sizes stay flat across widths under muP.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pandas as pd
+import torch
+import torch.nn as nn
+
+from gaitforecast.errors import GaitforecastError
+from gaitforecast.models.config import ModelConfig
+
+
+def attention_scale(cfg: ModelConfig, head_dim: int) -> float:
+    """Softmax temperature: 1/sqrt(d_head) under SP, sqrt(base d_head)/d_head under muP."""
+    if not cfg.mup:
+        return head_dim**-0.5
+    base_head_dim = head_dim / cfg.width_mult
+    return base_head_dim**0.5 / head_dim
+
+
+def readout_mult(cfg: ModelConfig) -> float:
+    """Multiplier on the readout's input: 1/m under muP, 1 under SP."""
+    return 1.0 / cfg.width_mult if cfg.mup else 1.0
+
+
+def init_parameters(model: nn.Module, cfg: ModelConfig, generator: torch.Generator | None = None) -> None:
+    """Initialise every parameter: Linear weights N(0, 1/fan_in), biases 0, norm gains 1,
+    positional/CLS parameters N(0, 0.02); muP adds the readout and zero-query rules above."""
+    for module in model.modules():
+        for name, p in module.named_parameters(recurse=False):
+            with torch.no_grad():
+                if isinstance(module, nn.Linear) and name == "weight":
+                    std = p.shape[1] ** -0.5
+                    if cfg.mup and name == "weight" and module is getattr(getattr(model, "head", None), "readout", None):
+                        std *= cfg.width_mult**0.5
+                    p.normal_(0.0, std, generator=generator)
+                elif name == "bias":
+                    p.zero_()
+                elif p.ndim == 1 and "norm" in type(module).__name__.lower():
+                    p.fill_(1.0)
+                else:
+                    p.normal_(0.0, 0.02, generator=generator)
+    if cfg.mup:
+        with torch.no_grad():
+            for module in model.modules():
+                packed = getattr(module, "w_in", None) or getattr(module, "qkv", None)
+                if isinstance(packed, nn.Linear) and hasattr(module, "n_heads"):
+                    packed.weight[: packed.in_features].zero_()  # query rows come first
+
+
+def _base_shapes(cfg: ModelConfig, base_width: int) -> dict[str, torch.Size]:
+    from gaitforecast.models import _model_class  # late import: the models import this module
+
+    base_cfg = dataclasses.replace(cfg, width=base_width)
+    with torch.device("meta"):
+        base = _model_class(base_cfg)(base_cfg)
+    return {name: p.shape for name, p in base.named_parameters()}
+
+
+def param_groups(model: nn.Module, cfg: ModelConfig, lr: float, weight_decay: float,
+                 base_width: int | None = None) -> list[dict]:
+    """AdamW parameter groups: per-width learning rates under muP, decay only on Linear weights.
+
+    ``torch.optim.AdamW(param_groups(model, cfg, lr=1e-3, weight_decay=0.05))``. Each group carries a
+    ``"group"`` name (hidden / vector_decay / no_decay) and ``"lr_mult"`` so schedulers can scale relatively.
+    """
+    base_width = base_width or cfg.base_width
+    width_mult = cfg.width / base_width if cfg.mup else 1.0
+    base_shapes = _base_shapes(cfg, base_width) if cfg.mup else {}
+    groups: dict[str, list] = {"hidden": [], "vector_decay": [], "no_decay": []}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        decays = p.ndim == 2 and name.endswith("weight")
+        if cfg.mup and name not in base_shapes:
+            raise GaitforecastError(f"parameter {name} has no counterpart at base width {base_width}")
+        grows = [a != b for a, b in zip(p.shape, base_shapes.get(name, p.shape))]
+        if cfg.mup and p.ndim == 2 and all(grows):
+            groups["hidden"].append(p)
+        else:
+            groups["vector_decay" if decays else "no_decay"].append(p)
+    settings = {
+        "hidden": (1.0 / width_mult, weight_decay * width_mult),
+        "vector_decay": (1.0, weight_decay),
+        "no_decay": (1.0, 0.0),
+    }
+    return [
+        {"params": ps, "lr": lr * settings[g][0], "weight_decay": settings[g][1], "group": g, "lr_mult": settings[g][0]}
+        for g, ps in groups.items() if ps
+    ]
+
+
+def coord_check(arch: str, widths: tuple[int, ...] | list[int], steps: int = 4, parametrization: str = "mup",
+                lr: float = 1e-2, batch: int = 8, frames: int = 16, seeds: int = 2) -> pd.DataFrame:
+    """Coordinate check: mean |activation| of each module over the first training steps at each width.
+
+    Returns rows (parametrization, width, step, module, l1), l1 averaged over ``seeds`` initialisations
+    (narrow layers are noisy from one draw). Under muP the l1 of a module at a given
+    step is roughly the same at every width; under SP ('sp') hidden activations grow with width after the
+    first update. The loss is MSE of the SSL projection to a fixed random target (width-independent, so
+    only the parametrisation differs between widths); AdamW at a deliberately large lr.
+    """
+    from gaitforecast.models import build_model, config_for  # late import: the models import this module
+
+    if parametrization not in ("mup", "sp"):
+        raise GaitforecastError(f"parametrization must be 'mup' or 'sp', got {parametrization!r}")
+    rows = []
+    for seed in range(seeds):
+        data = torch.Generator().manual_seed(seed)
+        x = torch.randn(batch, frames, 18, 2, generator=data) * 0.5
+        target = torch.randn(batch, 128, generator=data)
+        for width in widths:
+            cfg = config_for(arch, width, frames=frames, mup=parametrization == "mup", dropout=0.0, proj_dim=128)
+            model = build_model(cfg, seed=seed)
+            opt = torch.optim.AdamW(param_groups(model, cfg, lr=lr, weight_decay=0.0))
+            records: dict[str, float] = {}
+            hooks = [m.register_forward_hook(_l1_hook(records, name)) for name, m in _watched(model)]
+            for step in range(steps):
+                records.clear()
+                loss = ((model(x) - target) ** 2).mean()
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                rows += [dict(width=width, step=step, module=k, l1=v) for k, v in records.items()]
+            for h in hooks:
+                h.remove()
+    table = pd.DataFrame(rows).groupby(["width", "step", "module"], as_index=False, sort=True)["l1"].mean()
+    table.insert(0, "parametrization", parametrization)
+    return table
+
+
+def _watched(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """Modules whose outputs the coordinate check follows: merges, blocks, stack outputs, embedding, head."""
+    kinds = ("Stack", "ParallelBlock", "SequentialBlock", "ProjectionHead")
+    return [(name, m) for name, m in model.named_modules()
+            if type(m).__name__ in kinds or name.endswith(("merge", "frame_in", "to_embedding"))]
+
+
+def _l1_hook(records: dict[str, float], name: str):
+    def hook(module: nn.Module, args, output: torch.Tensor) -> None:
+        records[name] = output.detach().float().abs().mean().item()
+    return hook
+
+
+def coord_summary(table: pd.DataFrame, step: int | None = None) -> pd.DataFrame:
+    """Per module at ``step`` (default: the last): l1 at each width and ratio = max/min across widths.
+
+    muP is working when the ratio stays near 1 for every hidden module (the SSL head's output may move with
+    the loss); under SP the ratio grows with the width range.
+    """
+    step = int(table["step"].max()) if step is None else step
+    wide = table[table["step"] == step].pivot(index="module", columns="width", values="l1")
+    wide.columns = [f"l1_w{w}" for w in wide.columns]
+    wide["ratio"] = wide.max(axis=1) / wide.min(axis=1)
+    return wide.reset_index()
