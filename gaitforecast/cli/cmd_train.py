@@ -1,0 +1,170 @@
+"""`gaitforecast run-small` (a sweep from a profile or spec file) and `gaitforecast train` (one run from flags)."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from gaitforecast import __version__
+from gaitforecast.cli._common import DEFAULT_STORE, JsonOption, StoreOption, app, console, emit_json
+from gaitforecast.errors import GaitforecastError
+
+_EXEC = "Execution"
+
+
+def _cache_dir(store: Path, cache_dir: Optional[Path]) -> Path:
+    return Path(cache_dir) if cache_dir else Path(store).parent / "cache"
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _execute(runs: list, spec_name: str, store: Path, workers: Optional[int], backend: str,
+             device: Optional[str], cache_dir: Optional[Path], json_out: bool, quiet: bool,
+             threads: Optional[int] = None) -> None:
+    """Run planned runs with progress on stderr; print the summary (JSON on stdout with --json)."""
+    from gaitforecast.store import RunStore
+    from gaitforecast.sweep.executors import run_sweep
+    from gaitforecast.sweep.planner import summarize
+    from gaitforecast.sweep.progress import MAIN_METRIC, RichReporter
+
+    run_store = RunStore(store)
+    started = time.perf_counter()
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)  # `kill` stops as cleanly as Ctrl-C
+    try:
+        with RichReporter(console, quiet=quiet) as reporter:
+            summary = run_sweep(runs, run_store, cache_dir=_cache_dir(store, cache_dir), workers=workers,
+                                backend=backend, reporter=reporter, device=device, threads=threads)
+    except KeyboardInterrupt:
+        console.print(
+            f"[yellow]stopped[/]: finished runs are kept in {store}; the runs in flight were marked interrupted. "
+            f"Rerun the same command to resume.", highlight=False,
+        )
+        raise typer.Exit(130) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    by_id = {r.id: r for r in runs}
+    rows = []
+    for r in runs:
+        status = ("done" if r.id in summary.done else "failed" if r.id in summary.failed
+                  else "interrupted" if r.id in summary.interrupted else "skipped")
+        res = summary.results.get(r.id, {})
+        rows.append({"id": r.id, "arch": r.arch, "width": r.width, "fraction": r.fraction, "seed": r.seed,
+                     "params": r.params, "samples": r.samples, "flops": r.flops, "status": status,
+                     "wall_time_s": res.get("wall_time_s"), "throughput": res.get("throughput"),
+                     "metrics": res.get("metrics")})
+    doc = {
+        "gaitforecast_version": __version__, "spec": spec_name, "store": str(store), "backend": summary.backend,
+        "workers": summary.workers, "threads_per_worker": summary.threads_per_worker, "planned": summary.planned,
+        "skipped": summary.skipped, "done": len(summary.done), "failed": len(summary.failed),
+        "interrupted": len(summary.interrupted), "stale_marked_interrupted": summary.stale_marked_interrupted,
+        "wall_time_s": time.perf_counter() - started, "plan": summarize(runs), "runs": rows,
+    }
+    console.print(
+        f"{spec_name}: {len(summary.done)} done, {summary.skipped} skipped (already done), {len(summary.failed)} "
+        f"failed, {len(summary.interrupted)} interrupted in {doc['wall_time_s']:.0f} s "
+        f"({summary.workers} worker(s) x {summary.threads_per_worker} thread(s)); store {store}",
+        highlight=False,
+    )
+    best = [x for x in rows if x["metrics"] and x["metrics"].get(MAIN_METRIC) is not None]
+    if best and not json_out:
+        top = max(best, key=lambda x: x["metrics"][MAIN_METRIC])
+        console.print(f"best {MAIN_METRIC}: {top['metrics'][MAIN_METRIC]:.3f} ({by_id[top['id']].label()})",
+                      highlight=False, soft_wrap=True)
+    if json_out:
+        emit_json(doc)
+    if summary.failed or summary.interrupted:
+        raise typer.Exit(1)
+
+
+@app.command("run-small")
+def run_small(
+    profile: str = typer.Option("quick", "--profile", help="Shipped sweep: quick (CI, ~2 min), default "
+                                "(>= 16 runs, ~15 min on 2 cores) or paper (workstation/GPU)."),
+    spec: Optional[Path] = typer.Option(None, "--spec", help="A sweep spec TOML file (overrides --profile)."),
+    store: Path = StoreOption,
+    workers: Optional[int] = typer.Option(None, "--workers", help="Parallel runs; each gets cores // N threads.",
+                                          rich_help_panel=_EXEC),
+    threads: Optional[int] = typer.Option(None, "--threads", help="Threads per worker (default cores // workers).",
+                                          rich_help_panel=_EXEC),
+    backend: str = typer.Option("local", "--backend", help="local (process pool) or ray.", rich_help_panel=_EXEC),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda (default: cuda when available).",
+                                         rich_help_panel=_EXEC),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Data cache (default: <store folder>/cache).",
+                                             rich_help_panel=_EXEC),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the planned runs and exit."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bars (one line per finished run)."),
+    json_out: bool = JsonOption,
+) -> None:
+    """Run a sweep of small pretraining runs into the store; done runs are skipped, interrupted ones redone."""
+    from gaitforecast.sweep.planner import plan, summarize
+    from gaitforecast.sweep.spec import load_profile, load_spec
+
+    sweep = load_spec(spec) if spec else load_profile(profile)
+    runs = plan(sweep)
+    if dry_run:
+        plan_doc = {"spec": sweep.name, "plan": summarize(runs),
+                    "runs": [{"id": r.id, "arch": r.arch, "width": r.width, "fraction": r.fraction, "seed": r.seed,
+                              "params": r.params, "unique_sequences": r.unique_sequences, "steps": r.steps,
+                              "samples": r.samples, "flops": r.flops} for r in runs]}
+        if json_out:
+            emit_json(plan_doc)
+        else:
+            for r in runs:
+                console.print(f"{r.id}  {r.label():28s} N={r.params:>9,} D={r.samples:>8,} steps={r.steps:>5} "
+                              f"C={r.flops:.3g}", highlight=False, soft_wrap=True)
+            s = plan_doc["plan"]
+            console.print(f"{s['runs']} runs, compute {s['flops_min']:.3g} .. {s['flops_max']:.3g} FLOPs "
+                          f"({s['compute_decades']:.2f} decades)", highlight=False, soft_wrap=True)
+        return
+    _execute(runs, sweep.name, store, workers, backend, device, cache_dir, json_out, quiet, threads)
+
+
+@app.command("train")
+def train(
+    arch: str = typer.Option("gaitpt", "--arch", help="gaitpt, gaitpt-v1 or gaitformer."),
+    width: int = typer.Option(8, "--width", help="The family's width knob (GaitPT first-stage width, GaitFormer d)."),
+    fraction: float = typer.Option(1.0, "--fraction", help="Fraction of the pretraining pool, in (0, 1]."),
+    epochs: Optional[float] = typer.Option(None, "--epochs", help="Passes over the data fraction."),
+    samples: Optional[int] = typer.Option(None, "--samples", help="Sequences seen (instead of --epochs)."),
+    seed: int = typer.Option(0, "--seed"),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate (muP base)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size"),
+    frames: Optional[int] = typer.Option(None, "--frames", help="Model window in frames."),
+    profile: str = typer.Option("quick", "--profile", help="Profile whose data/train/augment settings are the base."),
+    spec: Optional[Path] = typer.Option(None, "--spec", help="A spec file with exactly one run (flags ignored)."),
+    store: Path = StoreOption,
+    device: Optional[str] = typer.Option(None, "--device", rich_help_panel=_EXEC),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", rich_help_panel=_EXEC),
+    quiet: bool = typer.Option(False, "--quiet"),
+    json_out: bool = JsonOption,
+) -> None:
+    """Train and evaluate one run (from flags on top of a profile's recipe, or a one-run spec) into the store."""
+    from gaitforecast.sweep.planner import plan
+    from gaitforecast.sweep.spec import load_spec, parse_toml, profile_text, validate
+
+    if spec:
+        sweep = load_spec(spec)
+    else:
+        raw = parse_toml(profile_text(profile), f"profile {profile!r}")
+        block: dict[str, Any] = {"arch": arch, "widths": [width], "fractions": [fraction], "seeds": [seed]}
+        for key, value in (("epochs", epochs), ("samples", samples), ("lr", lr), ("batch_size", batch_size)):
+            if value is not None:
+                block[key] = value
+        if frames is not None:
+            raw.setdefault("data", {})["frames"] = frames
+        raw["grid"] = [block]
+        raw.setdefault("sweep", {})["name"] = "train"
+        sweep = validate(raw, default_name="train")
+    runs = plan(sweep)
+    if len(runs) != 1:
+        raise GaitforecastError(f"`train` runs exactly one run but the spec plans {len(runs)}; use `run-small --spec`")
+    _execute(runs, sweep.name, store, 1, "local", device, cache_dir, json_out, quiet)
+
+
+__all__ = ["run_small", "train", "DEFAULT_STORE"]

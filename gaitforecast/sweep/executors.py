@@ -1,0 +1,263 @@
+"""Run planned runs in parallel workers while the driver process stays the only writer of the store.
+
+Use :func:`run_sweep`. Life of a run: the driver writes it as ``running`` (and clears old figures) right before
+handing it to a worker; the worker trains it and returns a :class:`~gaitforecast.train.loop.RunResult`; the driver
+writes ``done`` plus metrics and curves in one transaction. Finished runs are never touched again: a re-run skips
+their ids. A run whose worker dies is marked ``interrupted`` (the rest of the sweep goes on); Ctrl-C (or SIGTERM)
+marks the runs in flight ``interrupted``, stops the workers and re-raises; a run that raises is ``failed`` with
+the error text. Rows left ``running`` by a driver that was killed outright are marked ``interrupted`` on the next
+start (the writer lock, held for the whole sweep, proves no other driver owns them).
+
+Backends share one tiny interface (:class:`Backend`: submit, poll, stop): ``local`` (a spawn process pool with
+threads pinned per worker) and ``ray`` (Ray tasks; ``pip install gaitforecast[ray]``).
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from gaitforecast.errors import GaitforecastError
+from gaitforecast.sweep.planner import PlannedRun
+
+BACKENDS = ("local", "ray")
+BASELINE_KIND = "random_init"
+
+
+@dataclass
+class Task:
+    """What a worker needs for one run (picklable)."""
+
+    run_id: str
+    config: dict[str, Any]
+    cache_dir: str
+    threads: int
+    want_baseline: bool
+    device: str | None = None
+    eval_batch: int = 1024
+
+
+@dataclass
+class Outcome:
+    """A finished task: a result, or the error text and whether the worker itself died."""
+
+    run_id: str
+    result: Any = None
+    error: str | None = None
+    worker_died: bool = False
+
+
+class Reporter(Protocol):
+    """Receives sweep progress (the CLI's Rich display implements it; NullReporter ignores everything)."""
+
+    def start(self, total: int, skipped: int) -> None: ...
+    def run_started(self, run: PlannedRun) -> None: ...
+    def event(self, event: dict[str, Any]) -> None: ...
+    def run_finished(self, run: PlannedRun, status: str, metrics: dict[str, float], wall_s: float) -> None: ...
+    def note(self, text: str) -> None: ...
+
+
+class NullReporter:
+    def start(self, total: int, skipped: int) -> None: ...
+    def run_started(self, run: PlannedRun) -> None: ...
+    def event(self, event: dict[str, Any]) -> None: ...
+    def run_finished(self, run: PlannedRun, status: str, metrics: dict[str, float], wall_s: float) -> None: ...
+    def note(self, text: str) -> None: ...
+
+
+class Backend(Protocol):
+    def submit(self, task: Task) -> None: ...
+    def poll(self, timeout: float) -> list[Outcome]: ...
+    def drain_events(self) -> list[dict[str, Any]]: ...
+    def stop(self) -> None: ...
+
+
+def execute_task(task: Task, events: Any = None) -> Any:
+    """Worker side: train one run (threads pinned for this task); progress events go to ``events`` if given."""
+    from gaitforecast.train.loop import train_run
+
+    def progress(event: dict[str, Any]) -> None:
+        if events is not None:
+            try:
+                events.put_nowait(event)
+            except Exception:  # progress is best effort; a full or closed queue must not kill a run
+                pass
+
+    return train_run(task.config, Path(task.cache_dir), threads=task.threads, device=task.device,
+                     want_baseline=task.want_baseline, progress=progress, eval_batch=task.eval_batch)
+
+
+def cpu_cores() -> int:
+    """Cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def layout(workers: int | None, runs: int, cuda: bool = False, threads: int | None = None) -> tuple[int, int]:
+    """(workers, threads per worker): workers x threads <= cores, never more workers than runs.
+
+    ``threads`` pins the per-worker thread count instead (e.g. 1 thread on any layout makes runs bit-identical
+    between ``--workers 1`` and ``--workers 2``; float sums depend on the thread count).
+    """
+    cores = cpu_cores()
+    if workers is not None and workers < 1:
+        raise GaitforecastError(f"--workers must be at least 1, got {workers}")
+    if threads is not None and threads < 1:
+        raise GaitforecastError(f"--threads must be at least 1, got {threads}")
+    if workers is None:
+        workers = 1 if cuda else (cores if cores <= 4 else max(1, cores // 2))
+    workers = max(1, min(workers, max(runs, 1)))
+    return workers, threads or max(1, cores // workers)
+
+
+def make_backend(name: str, workers: int, threads: int) -> Backend:
+    """Start the named backend with ``workers`` parallel runs of ``threads`` threads each."""
+    if name == "local":
+        from gaitforecast.sweep.local import LocalBackend
+
+        return LocalBackend(workers, threads)
+    if name == "ray":
+        from gaitforecast.sweep.ray_backend import RayBackend
+
+        return RayBackend(workers, threads)
+    raise GaitforecastError(f"unknown backend {name!r}; allowed values: {', '.join(BACKENDS)}")
+
+
+def baseline_key(config: dict[str, Any]) -> str:
+    """Artifact key of the random-init baseline of a run's (arch, width, frames, suites)."""
+    d = config["data"]
+    return f"{config['arch']}:w{config['width']}:T{config['model']['frames']}:{d['suite_size']}:seed{d['world_seed']}"
+
+
+@dataclass
+class SweepSummary:
+    """What happened in a sweep (the `--json` document of run-small is built from it)."""
+
+    planned: int
+    skipped: int
+    done: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    interrupted: list[str] = field(default_factory=list)
+    stale_marked_interrupted: list[str] = field(default_factory=list)
+    wall_time_s: float = 0.0
+    workers: int = 1
+    threads_per_worker: int = 1
+    backend: str = "local"
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def _running_row(run: PlannedRun, threads: int) -> dict[str, Any]:
+    import json
+    import platform
+
+    return {"id": run.id, "config": json.dumps(run.config, sort_keys=True), "arch": run.arch, "width": run.width,
+            "seed": run.seed, "params": run.params, "params_nonembed": run.params_nonembed,
+            "unique_sequences": run.unique_sequences, "samples": run.samples, "flops": run.flops,
+            "status": "running", "source": "gaitforecast", "threads": threads, "host": platform.node(),
+            "error": None}
+
+
+def run_sweep(runs: list[PlannedRun], store: Any, *, cache_dir: Path, workers: int | None = None,
+              backend: str = "local", reporter: Reporter | None = None, device: str | None = None,
+              eval_batch: int = 1024, lock_timeout: float = 7 * 24 * 3600.0,
+              threads: int | None = None) -> SweepSummary:
+    """Run every planned run that is not done yet; write each result as it arrives. Re-raises KeyboardInterrupt."""
+    from gaitforecast.train.evaluate import prepare_data
+    from gaitforecast.train.loop import pick_device
+
+    rep = reporter or NullReporter()
+    if backend not in BACKENDS:
+        raise GaitforecastError(f"unknown backend {backend!r}; allowed values: {', '.join(BACKENDS)}")
+    started = time.perf_counter()
+    with store.writer(timeout=lock_timeout, on_wait=rep.note) as w:
+        stale = w.mark_running_as_interrupted()
+        done_ids = store.done_ids()
+        todo = [r for r in runs if r.id not in done_ids]
+        n_workers, threads = layout(workers, len(todo), cuda=pick_device(device).type == "cuda", threads=threads)
+        summary = SweepSummary(planned=len(runs), skipped=len(runs) - len(todo), stale_marked_interrupted=stale,
+                               workers=n_workers, threads_per_worker=threads, backend=backend)
+        rep.start(len(runs), summary.skipped)
+        if stale:
+            rep.note(f"{len(stale)} run(s) left 'running' by a stopped sweep were marked interrupted; "
+                     "they are redone now")
+        if not todo:
+            summary.wall_time_s = time.perf_counter() - started
+            return summary
+        have_baseline = {a["key"] for a in store.artifacts(BASELINE_KIND)}
+        for data in {tuple(sorted(r.config["data"].items())) for r in todo}:
+            rep.note("preparing data (pool and suites; cached on disk after the first time) ...")
+            prepare_data(cache_dir, dict(data))
+        pending = list(todo)
+        in_flight: dict[str, PlannedRun] = {}
+        runner = make_backend(backend, n_workers, threads)
+        try:
+            while pending or in_flight:
+                while pending and len(in_flight) < n_workers:
+                    run = pending.pop(0)
+                    key = baseline_key(run.config)
+                    want = key not in have_baseline
+                    have_baseline.add(key)
+                    w.upsert_run(_running_row(run, threads))
+                    w.clear_results(run.id)
+                    runner.submit(Task(run.id, run.config, str(cache_dir), threads, want, device, eval_batch))
+                    in_flight[run.id] = run
+                    rep.run_started(run)
+                outcomes = runner.poll(0.25)
+                for event in runner.drain_events():
+                    rep.event(event)
+                for out in outcomes:
+                    run = in_flight.pop(out.run_id)
+                    _record(w, run, out, summary, rep)
+        except BaseException:
+            for rid in list(in_flight):
+                w.set_status(rid, "interrupted", error="sweep stopped (Ctrl-C or signal) while this run trained")
+                summary.interrupted.append(rid)
+            raise
+        finally:
+            runner.stop()
+            summary.wall_time_s = time.perf_counter() - started
+    return summary
+
+
+def _record(w: Any, run: PlannedRun, out: Outcome, summary: SweepSummary, rep: Reporter) -> None:
+    if out.error is not None:
+        status = "interrupted" if out.worker_died else "failed"
+        w.set_status(run.id, status, error=out.error[-4000:])
+        (summary.interrupted if out.worker_died else summary.failed).append(run.id)
+        rep.run_finished(run, status, {}, 0.0)
+        rep.note(f"run {run.label()} ({run.id}) {status}: {out.error.strip().splitlines()[-1]}")
+        return
+    result = out.result
+    row = dict(result.run)
+    row.update(metrics=result.metrics, curve=result.curves, status="done")
+    w.upsert_run(row)
+    if result.baseline is not None:
+        w.put_artifact(BASELINE_KIND, result.baseline, key=baseline_key(run.config))
+    summary.done.append(run.id)
+    summary.results[run.id] = {"metrics": result.metrics, "wall_time_s": row["wall_time_s"],
+                               "throughput": row["throughput"]}
+    rep.run_finished(run, "done", result.metrics, row["wall_time_s"])
+
+
+def error_text(exc: BaseException) -> str:
+    """Error text a worker sends back for a run that raised."""
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+
+
+def drain(q: Any) -> list[dict[str, Any]]:
+    """All events currently in a queue, without blocking."""
+    out = []
+    while True:
+        try:
+            out.append(q.get_nowait())
+        except (queue.Empty, EOFError, OSError):
+            return out
+        except Exception:  # ray.util.queue.Empty and friends
+            return out

@@ -1,0 +1,122 @@
+"""Expand a validated sweep spec into fully resolved run configs, each with its id (hash of the config).
+
+Use :func:`plan` to get the runs of a spec, largest training compute first (so long runs do not trail at the
+end of a sweep). A run's ``config`` holds everything that determines its results (architecture, width, data
+fraction, seed, the pool and suites, the recipe, the augmentations, the model config) and nothing about how it
+is executed (workers, threads, backend, device), so re-planning the same spec gives the same ids and a resumed
+sweep recognises its finished runs. Counts that depend on the pool (training sequences, steps) follow
+:func:`train_counts`, which the training loop uses too.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from gaitforecast.errors import GaitforecastError
+from gaitforecast.sweep.spec import DataSpec, SweepSpec, TrainSpec
+
+# Bump when the meaning of a config changes (recipe code, data pipeline), so old ids are not reused.
+RECIPE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One resolved run: its id, config (hashed) and planned sizes."""
+
+    id: str
+    config: dict[str, Any]
+    arch: str
+    width: int
+    fraction: float
+    seed: int
+    unique_sequences: int
+    steps: int
+    samples: int
+    flops: int
+    params: int
+    params_nonembed: int
+
+    def label(self) -> str:
+        return f"{self.arch} w{self.width} f{self.fraction:g} s{self.seed}"
+
+
+def train_counts(data: dict[str, Any] | DataSpec, train: dict[str, Any] | TrainSpec,
+                 fraction: float) -> tuple[int, int, int, int]:
+    """(unique training sequences, batch size, steps, sequences seen) of a run.
+
+    The training set is ``round(fraction * (pool_sequences - heldout_sequences))`` sequences (the held-out slice
+    is never trained on); every step sees a full batch, so sequences seen = steps x batch.
+    """
+    d = asdict(data) if isinstance(data, DataSpec) else data
+    t = asdict(train) if isinstance(train, TrainSpec) else train
+    usable = d["pool_sequences"] - d["heldout_sequences"]
+    unique = max(2, int(round(fraction * usable)))
+    batch = min(int(t["batch_size"]), unique)
+    wanted = t["samples"] if t.get("samples") else t["epochs"] * unique
+    steps = max(1, int(math.floor(wanted / batch + 1e-9)))
+    return unique, batch, steps, steps * batch
+
+
+def run_config(spec: SweepSpec, arch: str, width: int, fraction: float, seed: int,
+               train: TrainSpec) -> dict[str, Any]:
+    """The resolved, hashable config of one run."""
+    from gaitforecast.models import config_for
+
+    model = config_for(arch, width, frames=spec.data.frames)
+    return {
+        "recipe": RECIPE_VERSION,
+        "arch": arch,
+        "width": int(width),
+        "fraction": float(fraction),
+        "seed": int(seed),
+        "data": asdict(spec.data),
+        "train": asdict(train),
+        "augment": spec.augment.to_dict(),
+        "model": model.to_dict(),
+    }
+
+
+def plan_one(config: dict[str, Any]) -> PlannedRun:
+    """Sizes and id of one resolved config (also used by `gaitforecast train` for a single run)."""
+    from gaitforecast.models import ModelConfig, count_params
+    from gaitforecast.models.flops import train_flops
+    from gaitforecast.store import run_id
+
+    model = ModelConfig.from_dict(config["model"])
+    unique, _, steps, samples = train_counts(config["data"], config["train"], config["fraction"])
+    total, nonembed = count_params(model)
+    return PlannedRun(
+        id=run_id(config), config=config, arch=config["arch"], width=config["width"],
+        fraction=config["fraction"], seed=config["seed"], unique_sequences=unique, steps=steps,
+        samples=samples, flops=int(train_flops(model, samples)), params=int(total), params_nonembed=int(nonembed),
+    )
+
+
+def plan(spec: SweepSpec) -> list[PlannedRun]:
+    """All runs of ``spec``, de-duplicated by id, largest training FLOPs first."""
+    runs: dict[str, PlannedRun] = {}
+    for block in spec.grid:
+        for width in block.widths:
+            for fraction in block.fractions:
+                for seed in block.seeds or spec.seeds:
+                    run = plan_one(run_config(spec, block.arch, width, fraction, seed, block.train))
+                    runs.setdefault(run.id, run)
+    if not runs:
+        raise GaitforecastError(f"sweep {spec.name!r} has no runs; add widths and fractions to a [[grid]] block")
+    return sorted(runs.values(), key=lambda r: (-r.flops, r.id))
+
+
+def summarize(runs: list[PlannedRun]) -> dict[str, Any]:
+    """Totals of a plan: run count, FLOPs range (and its span in decades), sequences seen."""
+    flops = [r.flops for r in runs]
+    return {
+        "runs": len(runs),
+        "archs": sorted({r.arch for r in runs}),
+        "flops_min": min(flops),
+        "flops_max": max(flops),
+        "flops_total": sum(flops),
+        "compute_decades": math.log10(max(flops) / min(flops)) if min(flops) > 0 else None,
+        "samples_total": sum(r.samples for r in runs),
+    }

@@ -1,0 +1,273 @@
+"""Sweep specs: a declarative TOML file listing the grid of pretraining runs, validated before anything runs.
+
+Use :func:`load_profile` for the profiles shipped with the package (``quick``, ``default``, ``paper``) and
+:func:`load_spec` for a user's file; both return a validated :class:`SweepSpec`. Any mistake raises
+:class:`GaitforecastError` naming the field (e.g. ``grid[1].arch``) and the allowed values or range.
+
+Layout (every section but ``[[grid]]`` optional; missing fields take the defaults below)::
+
+    [sweep]    name, seeds = [0]
+    [data]     pool_sequences, pool_frames, frames, heldout_sequences, suite_size = "quick"|"full", world_seed
+    [train]    epochs | samples, batch_size, lr, weight_decay, warmup_fraction, grad_clip, temperature,
+               koleo_weight, eval_points, eval_during = "all"|"main", log_every, precision = "auto"|"fp32"|"bf16"
+    [augment]  the fields of data.augment.AugmentConfig
+    [[grid]]   arch, widths = [...], fractions = [...], optional seeds and any [train] field as an override
+
+Every (grid block, width, fraction, seed) becomes one run; see :mod:`gaitforecast.sweep.planner`.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import asdict, dataclass, field, fields, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from gaitforecast.data.augment import AugmentConfig
+from gaitforecast.errors import GaitforecastError
+
+PROFILES = ("quick", "default", "paper")
+SUITE_SIZES = ("quick", "full")
+PRECISIONS = ("auto", "fp32", "bf16")  # auto: bf16 autocast where models.runtime says the hardware pays
+EVAL_DURING = ("all", "main")  # suites scored at the intermediate eval points (the final one scores all)
+
+
+def _archs() -> tuple[str, ...]:
+    from gaitforecast.models import ARCHS
+
+    return tuple(ARCHS)
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Which pretraining pool and evaluation suites the runs use (part of every run's identity)."""
+
+    pool_sequences: int = 2048
+    pool_frames: int = 60
+    frames: int = 30
+    heldout_sequences: int = 128
+    suite_size: str = "quick"
+    world_seed: int = 0
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """Optimisation recipe of one run. Give ``epochs`` or ``samples`` (sequences seen), not both."""
+
+    epochs: float | None = 4.0
+    samples: int | None = None
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 0.05
+    warmup_fraction: float = 0.05
+    grad_clip: float = 1.0
+    temperature: float = 0.1
+    koleo_weight: float = 0.01
+    eval_points: int = 2
+    eval_during: str = "all"
+    log_every: int = 10
+    precision: str = "auto"
+
+
+@dataclass(frozen=True)
+class GridBlock:
+    """A Cartesian block of runs: one architecture, several widths and data fractions, with overrides."""
+
+    arch: str
+    widths: tuple[int, ...]
+    fractions: tuple[float, ...]
+    seeds: tuple[int, ...] | None = None
+    train: TrainSpec = field(default_factory=TrainSpec)
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A validated sweep: shared data/train/augment settings and the grid blocks."""
+
+    name: str
+    seeds: tuple[int, ...]
+    data: DataSpec
+    train: TrainSpec
+    augment: AugmentConfig
+    grid: tuple[GridBlock, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["grid"] = [
+            {"arch": b.arch, "widths": list(b.widths), "fractions": list(b.fractions),
+             "seeds": None if b.seeds is None else list(b.seeds), "train": asdict(b.train)}
+            for b in self.grid
+        ]
+        return out
+
+
+def _names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
+
+
+def _check_keys(where: str, table: Any, allowed: tuple[str, ...]) -> dict:
+    if not isinstance(table, dict):
+        raise GaitforecastError(f"spec {where} must be a table (section), got {type(table).__name__}")
+    for key in table:
+        if key not in allowed:
+            raise GaitforecastError(
+                f"spec {where}: unknown field {key!r}; allowed fields: {', '.join(allowed)}"
+            )
+    return table
+
+
+def _number(where: str, value: Any, *, integer: bool, lo: float, hi: float = math.inf,
+            lo_open: bool = False) -> int | float:
+    ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
+    if isinstance(value, bool) or not ok_type or not math.isfinite(float(value)):
+        kind = "an integer" if integer else "a number"
+        raise GaitforecastError(f"spec field {where} must be {kind}, got {value!r}")
+    too_low = value <= lo if lo_open else value < lo
+    if too_low or value > hi:
+        left = "(" if lo_open else "["
+        right = "]" if math.isfinite(hi) else ")"
+        raise GaitforecastError(f"spec field {where} = {value!r} is out of range; allowed: {left}{lo}, {hi}{right}")
+    return int(value) if integer else float(value)
+
+
+def _choice(where: str, value: Any, allowed: tuple[str, ...], what: str = "spec field ") -> str:
+    if value not in allowed:
+        raise GaitforecastError(f"{what}{where} = {value!r} is not allowed; allowed values: {', '.join(allowed)}")
+    return value
+
+
+def _list(where: str, value: Any, *, integer: bool, lo: float, hi: float = math.inf,
+          lo_open: bool = False) -> tuple:
+    if not isinstance(value, list) or not value:
+        raise GaitforecastError(f"spec field {where} must be a non-empty list, got {value!r}")
+    items = tuple(_number(f"{where}[{i}]", v, integer=integer, lo=lo, hi=hi, lo_open=lo_open)
+                  for i, v in enumerate(value))
+    if len(set(items)) != len(items):
+        raise GaitforecastError(f"spec field {where} has repeated values: {list(items)}")
+    return items
+
+
+def _data(table: dict) -> DataSpec:
+    t = _check_keys("[data]", table, _names(DataSpec))
+    base = DataSpec()
+    kw: dict[str, Any] = {}
+    for key in ("pool_sequences", "pool_frames", "frames", "heldout_sequences", "world_seed"):
+        if key in t:
+            lo = {"pool_sequences": 16, "pool_frames": 8, "frames": 4, "heldout_sequences": 4, "world_seed": 0}[key]
+            kw[key] = _number(f"data.{key}", t[key], integer=True, lo=lo)
+    if "suite_size" in t:
+        kw["suite_size"] = _choice("data.suite_size", t["suite_size"], SUITE_SIZES)
+    data = replace(base, **kw)
+    if data.frames > data.pool_frames:
+        raise GaitforecastError(
+            f"spec field data.frames = {data.frames} exceeds data.pool_frames = {data.pool_frames}; "
+            "the model window must fit inside the pool's sequences"
+        )
+    if data.heldout_sequences * 2 > data.pool_sequences:
+        raise GaitforecastError(
+            f"spec field data.heldout_sequences = {data.heldout_sequences} must be at most half of "
+            f"data.pool_sequences = {data.pool_sequences}"
+        )
+    return data
+
+
+_TRAIN_RULES: dict[str, dict[str, Any]] = {
+    "epochs": dict(integer=False, lo=0, lo_open=True, hi=10_000),
+    "samples": dict(integer=True, lo=2),
+    "batch_size": dict(integer=True, lo=2, hi=65_536),
+    "lr": dict(integer=False, lo=0, lo_open=True, hi=1.0),
+    "weight_decay": dict(integer=False, lo=0, hi=10.0),
+    "warmup_fraction": dict(integer=False, lo=0, hi=0.9),
+    "grad_clip": dict(integer=False, lo=0, lo_open=True),
+    "temperature": dict(integer=False, lo=0, lo_open=True, hi=10.0),
+    "koleo_weight": dict(integer=False, lo=0, hi=10.0),
+    "eval_points": dict(integer=True, lo=0, hi=50),
+    "log_every": dict(integer=True, lo=1),
+}
+
+
+_TRAIN_CHOICES: dict[str, tuple[str, ...]] = {"precision": PRECISIONS, "eval_during": EVAL_DURING}
+_TRAIN_FIELDS = tuple(_TRAIN_RULES) + tuple(_TRAIN_CHOICES)
+
+
+def _train(table: dict, where: str, base: TrainSpec) -> TrainSpec:
+    kw: dict[str, Any] = {}
+    for key, value in table.items():
+        if key in _TRAIN_RULES:
+            kw[key] = _number(f"{where}.{key}", value, **_TRAIN_RULES[key])
+        elif key in _TRAIN_CHOICES:
+            kw[key] = _choice(f"{where}.{key}", value, _TRAIN_CHOICES[key])
+    if "epochs" in kw and "samples" in kw:
+        raise GaitforecastError(f"spec {where}: give either epochs or samples, not both")
+    if "samples" in kw:
+        kw["epochs"] = None
+    elif "epochs" in kw:
+        kw["samples"] = None
+    return replace(base, **kw)
+
+
+def _augment(table: dict) -> AugmentConfig:
+    t = _check_keys("[augment]", table, AugmentConfig.field_names())
+    kw = {k: _number(f"augment.{k}", v, integer=False, lo=0) for k, v in t.items()}
+    return AugmentConfig(**kw)
+
+
+def _grid(blocks: Any, train: TrainSpec) -> tuple[GridBlock, ...]:
+    if not isinstance(blocks, list) or not blocks:
+        raise GaitforecastError("spec needs at least one [[grid]] block with arch, widths and fractions")
+    allowed = ("arch", "widths", "fractions", "seeds") + _TRAIN_FIELDS
+    out = []
+    for i, block in enumerate(blocks):
+        where = f"grid[{i}]"
+        b = _check_keys(where, block, allowed)
+        for key in ("arch", "widths", "fractions"):
+            if key not in b:
+                raise GaitforecastError(f"spec {where} is missing the field {key!r}")
+        arch = _choice(f"{where}.arch", b["arch"], _archs())
+        widths = _list(f"{where}.widths", b["widths"], integer=True, lo=1, hi=4096)
+        fractions = _list(f"{where}.fractions", b["fractions"], integer=False, lo=0, lo_open=True, hi=1.0)
+        seeds = _list(f"{where}.seeds", b["seeds"], integer=True, lo=0) if "seeds" in b else None
+        out.append(GridBlock(arch, widths, fractions, seeds, _train(b, where, train)))
+    return tuple(out)
+
+
+def validate(raw: dict[str, Any], default_name: str = "custom") -> SweepSpec:
+    """Check a parsed spec (dict from TOML) and fill in defaults; raise GaitforecastError on the first problem."""
+    top = _check_keys("top level", raw, ("sweep", "data", "train", "augment", "grid"))
+    sweep = _check_keys("[sweep]", top.get("sweep", {}), ("name", "seeds", "description"))
+    name = sweep.get("name", default_name)
+    if not isinstance(name, str) or not name.strip():
+        raise GaitforecastError(f"spec field sweep.name must be a non-empty string, got {name!r}")
+    seeds = _list("sweep.seeds", sweep.get("seeds", [0]), integer=True, lo=0)
+    data = _data(top.get("data", {}))
+    train = _train(_check_keys("[train]", top.get("train", {}), _TRAIN_FIELDS), "train", TrainSpec())
+    augment = _augment(top.get("augment", {}))
+    return SweepSpec(name, seeds, data, train, augment, _grid(top.get("grid"), train))
+
+
+def parse_toml(text: str, source: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise GaitforecastError(f"spec {source} is not valid TOML: {exc}") from None
+
+
+def load_spec(path: Path | str) -> SweepSpec:
+    """Read and validate a sweep spec TOML file."""
+    p = Path(path)
+    if not p.is_file():
+        raise GaitforecastError(f"spec file {p} does not exist; pass a TOML file or use --profile {'|'.join(PROFILES)}")
+    return validate(parse_toml(p.read_text(encoding="utf-8"), str(p)), default_name=p.stem)
+
+
+def profile_text(name: str) -> str:
+    """The TOML text of a shipped profile."""
+    _choice("--profile", name, PROFILES, what="")
+    return resources.files("gaitforecast.sweep").joinpath("profiles", f"{name}.toml").read_text(encoding="utf-8")
+
+
+def load_profile(name: str) -> SweepSpec:
+    """The shipped profile ``quick`` (CI-sized), ``default`` (a real small sweep) or ``paper`` (workstation/GPU)."""
+    return validate(parse_toml(profile_text(name), f"profile {name!r}"), default_name=name)

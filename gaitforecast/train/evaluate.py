@@ -1,0 +1,153 @@
+"""Data a run needs (pool and suites, normalised and cached per process) and the frozen-encoder evaluation.
+
+Use :func:`load_pool` / :func:`load_suites` to get tensors ready for training and evaluation (the on-disk caches of
+the data package make repeated runs cheap; this module adds an in-process cache so a worker that trains several
+runs normalises the data once), :func:`zero_shot` to score a frozen encoder on every suite, and
+:func:`heldout_loss` for the SSL loss on the fixed held-out slice of the pool with fixed views.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from gaitforecast.data.augment import AugmentConfig, center_window, coco_to_gaitpt, two_views
+from gaitforecast.skeleton import normalize
+from gaitforecast.train.objective import ssl_loss
+
+HELDOUT_VIEW_SEED = 20_240_917  # fixed views for the held-out loss: comparable across evals and runs
+HELDOUT_BATCH = 256  # negatives per held-out batch; fixed so the value does not depend on the run's batch size
+
+_POOLS: dict[tuple, "PoolData"] = {}
+_SUITES: dict[tuple, list["SuiteData"]] = {}
+
+
+@dataclass
+class PoolData:
+    """The whole pretraining pool, normalised COCO-17 [N, T, 17, 3], plus the held-out and training orders."""
+
+    sequences: torch.Tensor
+    heldout: np.ndarray  # pool indices never trained on
+    order: np.ndarray  # the remaining indices in the pool's nested-subset order
+    manifest: dict[str, Any]
+
+    def train_indices(self, unique: int) -> np.ndarray:
+        """The first ``unique`` training indices (nested: a smaller fraction is a prefix of a larger one)."""
+        return self.order[:unique]
+
+
+@dataclass
+class SuiteData:
+    """One evaluation suite as model input [M, frames, 18, 2] with its raw suite object (for the protocol)."""
+
+    name: str
+    inputs: torch.Tensor
+    suite: Any
+
+
+def load_pool(cache_dir: Path, data: dict[str, Any]) -> PoolData:
+    """Open (generating on first use) the pool described by a run's ``data`` config, normalised, cached."""
+    from gaitforecast.data.corpus import PretrainPool
+
+    key = (str(cache_dir), data["pool_sequences"], data["pool_frames"], data["world_seed"], data["heldout_sequences"])
+    if key not in _POOLS:
+        pool = PretrainPool.open(Path(cache_dir), n_sequences=data["pool_sequences"], frames=data["pool_frames"],
+                                 seed=data["world_seed"])
+        ordered = np.asarray(pool.subset(1.0), dtype=np.int64)
+        heldout = ordered[-data["heldout_sequences"]:]
+        order = ordered[: len(ordered) - data["heldout_sequences"]]
+        seqs = torch.from_numpy(normalize(np.asarray(pool.sequences)))
+        _POOLS[key] = PoolData(seqs, heldout, order, dict(getattr(pool, "manifest", {}) or {}))
+    return _POOLS[key]
+
+
+def load_suites(cache_dir: Path, data: dict[str, Any]) -> list[SuiteData]:
+    """All evaluation suites at the run's size, as normalised GaitPT-order windows of ``frames`` frames."""
+    from gaitforecast.data.suites import SUITE_NAMES, build_suite
+
+    key = (str(cache_dir), data["suite_size"], data["world_seed"], data["frames"])
+    if key not in _SUITES:
+        out = []
+        for name in SUITE_NAMES:
+            suite = build_suite(name, cache_dir=Path(cache_dir), seed=data["world_seed"], size=data["suite_size"])
+            seqs = torch.from_numpy(normalize(np.asarray(suite.sequences)))
+            out.append(SuiteData(name, coco_to_gaitpt(center_window(seqs, data["frames"])).contiguous(), suite))
+        _SUITES[key] = out
+    return _SUITES[key]
+
+
+def prepare_data(cache_dir: Path, data: dict[str, Any]) -> None:
+    """Build the on-disk caches (pool and suites) once, e.g. in the sweep driver before workers start."""
+    load_pool(cache_dir, data)
+    load_suites(cache_dir, data)
+
+
+def _autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
+
+
+@torch.no_grad()
+def embed_all(model: torch.nn.Module, inputs: torch.Tensor, device: torch.device, dtype: torch.dtype | None,
+              batch: int = 1024) -> np.ndarray:
+    """Frozen-encoder embeddings [M, E] (float32 numpy) in large no-grad batches.
+
+    no_grad, not inference_mode: models may cache tensors (RoPE tables) that training later reuses.
+    """
+    out = []
+    for start in range(0, inputs.shape[0], batch):
+        x = inputs[start : start + batch].to(device, non_blocking=True)
+        with _autocast(device, dtype):
+            e = model.embed(x)
+        out.append(e.float().cpu())
+    return torch.cat(out).numpy()
+
+
+def zero_shot(model: torch.nn.Module, suites: list[SuiteData], device: torch.device,
+              dtype: torch.dtype | None, batch: int = 1024) -> dict[str, float]:
+    """Metrics of the frozen encoder on every suite, keyed ``"{suite}.{metric}"``."""
+    from gaitforecast.data.suites import evaluate
+
+    was_training = model.training
+    model.eval()
+    metrics: dict[str, float] = {}
+    try:
+        for s in suites:
+            emb = embed_all(model, s.inputs, device, dtype, batch)
+            for name, value in evaluate(s.suite, emb).items():
+                metrics[f"{s.name}.{name}"] = float(value)
+    finally:
+        model.train(was_training)
+    return metrics
+
+
+@torch.no_grad()
+def heldout_loss(model: torch.nn.Module, pool: PoolData, frames: int, augment: AugmentConfig,
+                 temperature: float, koleo_weight: float, device: torch.device,
+                 dtype: torch.dtype | None) -> float:
+    """SSL loss on the held-out slice with the same fixed views every time (batches of HELDOUT_BATCH)."""
+    was_training = model.training
+    model.eval()
+    gen = torch.Generator().manual_seed(HELDOUT_VIEW_SEED)
+    total, count = 0.0, 0
+    try:
+        idx = torch.from_numpy(pool.heldout)
+        for start in range(0, len(idx), HELDOUT_BATCH):
+            chunk = idx[start : start + HELDOUT_BATCH]
+            if len(chunk) < 2:
+                break
+            v1, v2 = two_views(pool.sequences[chunk], frames, augment, gen)
+            with _autocast(device, dtype):
+                z = model(torch.cat([v1, v2]).to(device))
+            z1, z2 = z.float().chunk(2)
+            total += float(ssl_loss(z1, z2, temperature, koleo_weight).total) * len(chunk)
+            count += len(chunk)
+    finally:
+        model.train(was_training)
+    return total / max(count, 1)

@@ -1,0 +1,136 @@
+"""Sweep specs: shipped profiles, validation errors that name the field, the planner's ids and counts."""
+
+import math
+
+import pytest
+
+from gaitforecast.errors import GaitforecastError
+from gaitforecast.models import config_for
+from gaitforecast.models.flops import train_flops
+from gaitforecast.store import run_id
+from gaitforecast.sweep import executors
+from gaitforecast.sweep.planner import plan, summarize, train_counts
+from gaitforecast.sweep.spec import PROFILES, load_profile, load_spec, parse_toml, validate
+
+GRID = [{"arch": "gaitformer", "widths": [16, 32], "fractions": [0.5, 1.0]}]
+
+
+def test_profiles_validate_and_default_meets_the_brief():
+    for name in PROFILES:
+        assert plan(load_profile(name))
+    runs = plan(load_profile("default"))
+    pt = [r for r in runs if r.arch == "gaitpt"]
+    assert len(runs) >= 16
+    assert len({r.width for r in pt}) >= 4 and len({r.fraction for r in pt}) >= 4
+    assert any(r.arch == "gaitformer" for r in runs)
+    assert summarize(runs)["compute_decades"] >= 1.5
+    quick = plan(load_profile("quick"))
+    assert len(quick) <= 6 and all(r.config["data"]["suite_size"] == "quick" for r in quick)
+
+
+@pytest.mark.parametrize(
+    "raw, field, allowed",
+    [
+        ({"grid": [{"arch": "resnet", "widths": [8], "fractions": [1.0]}]}, "grid[0].arch",
+         "gaitpt, gaitpt-v1, gaitformer"),
+        ({"grid": [{"arch": "gaitpt", "widths": [8], "fractions": [1.5]}]}, "grid[0].fractions[0]", "(0, 1.0]"),
+        ({"grid": [{"arch": "gaitpt", "widths": [8], "fractions": [0.5], "lrr": 1}]}, "'lrr'", "lr"),
+        ({"data": {"suite_size": "huge"}, "grid": GRID}, "data.suite_size", "quick, full"),
+        ({"train": {"precision": "fp8"}, "grid": GRID}, "train.precision", "auto, fp32, bf16"),
+        ({"train": {"batch_size": 1}, "grid": GRID}, "train.batch_size", "[2, 65536]"),
+        ({"trian": {}, "grid": GRID}, "'trian'", "sweep, data, train, augment, grid"),
+        ({"augment": {"p_mirror": 2.0}, "grid": GRID}, "augment.p_mirror", "[0, 1]"),
+    ],
+)
+def test_invalid_spec_names_field_and_allowed_values(raw, field, allowed):
+    with pytest.raises(GaitforecastError) as err:
+        validate(raw)
+    assert field in str(err.value) and allowed in str(err.value)
+
+
+def test_other_spec_mistakes(tmp_path):
+    with pytest.raises(GaitforecastError, match="at least one"):
+        validate({"train": {"epochs": 1}})
+    with pytest.raises(GaitforecastError, match="either epochs or samples"):
+        validate({"train": {"epochs": 1, "samples": 100}, "grid": GRID})
+    with pytest.raises(GaitforecastError, match="missing the field 'widths'"):
+        validate({"grid": [{"arch": "gaitpt", "fractions": [1.0]}]})
+    with pytest.raises(GaitforecastError, match="repeated"):
+        validate({"grid": [{"arch": "gaitpt", "widths": [8, 8], "fractions": [1.0]}]})
+    with pytest.raises(GaitforecastError, match="exceeds data.pool_frames"):
+        validate({"data": {"frames": 90}, "grid": GRID})
+    with pytest.raises(GaitforecastError, match="not valid TOML"):
+        parse_toml("[grid\narch=", "x.toml")
+    with pytest.raises(GaitforecastError, match="does not exist"):
+        load_spec(tmp_path / "missing.toml")
+    with pytest.raises(GaitforecastError, match="allowed values: quick, default, paper"):
+        load_profile("huge")
+
+
+def test_spec_file_round_trip(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text('[train]\nsamples = 640\n[[grid]]\narch = "gaitformer"\nwidths = [16]\nfractions = [0.25, 1.0]\n'
+                    'seeds = [3, 4]\nlr = 1e-3\n')
+    spec = load_spec(path)
+    assert spec.name == "mine" and spec.grid[0].train.lr == 1e-3 and spec.grid[0].train.samples == 640
+    runs = plan(spec)
+    assert len(runs) == 4 and {r.seed for r in runs} == {3, 4}
+
+
+def test_planner_ids_counts_and_order():
+    spec = validate({"data": {"pool_sequences": 1000, "heldout_sequences": 100, "frames": 30},
+                     "train": {"epochs": 2, "batch_size": 64}, "grid": GRID})
+    runs = plan(spec)
+    assert len(runs) == 4 and len({r.id for r in runs}) == 4
+    assert [r.flops for r in runs] == sorted((r.flops for r in runs), reverse=True)
+    for r in runs:
+        assert r.id == run_id(r.config)
+        assert set(r.config) == {"recipe", "arch", "width", "fraction", "seed", "data", "train", "augment", "model"}
+    assert [r.id for r in plan(spec)] == [r.id for r in runs]  # stable
+    half = next(r for r in runs if r.width == 32 and r.fraction == 0.5)
+    # 0.5 x (1000 - 100) = 450 unique sequences; 2 epochs = 900 -> 14 full batches of 64 = 896 seen
+    assert (half.unique_sequences, half.steps, half.samples) == (450, 14, 896)
+    assert half.flops == train_flops(config_for("gaitformer", 32, frames=30), 896)
+    assert train_counts(spec.data, spec.train, 0.01)[:2] == (9, 9)  # batch shrinks to the data
+
+
+def test_worker_layout_never_oversubscribes(monkeypatch):
+    monkeypatch.setattr(executors, "cpu_cores", lambda: 8)
+    assert executors.layout(None, 20) == (4, 2)
+    assert executors.layout(2, 20) == (2, 4)
+    assert executors.layout(3, 20) == (3, 2)
+    assert executors.layout(8, 3) == (3, 2)  # never more workers than runs
+    assert executors.layout(None, 5, cuda=True) == (1, 8)
+    assert executors.layout(2, 20, threads=1) == (2, 1)
+    with pytest.raises(GaitforecastError, match="--threads"):
+        executors.layout(2, 20, threads=0)
+    with pytest.raises(GaitforecastError, match="--workers"):
+        executors.layout(0, 3)
+    assert math.prod(executors.layout(16, 20)) <= 16
+
+
+def test_missing_ray_gives_the_install_hint(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # makes `import ray` fail like an absent package
+    with pytest.raises(GaitforecastError, match=r"pip install 'gaitforecast\[ray\]'"):
+        executors.make_backend("ray", 1, 1)
+    with pytest.raises(GaitforecastError, match="allowed values: local, ray"):
+        executors.make_backend("slurm", 1, 1)
+
+
+def test_cli_bad_spec_exits_2_with_one_line(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[grid]]\narch = "gaitpt"\nwidths = [8]\nfractions = [0.5]\nepochs = -1\n')
+    env = {**__import__("os").environ, "PYTHONPATH": str(repo), "COLUMNS": "300"}
+    out = subprocess.run([sys.executable, "-c", "from gaitforecast.cli import main; main()", "run-small", "--spec",
+                          str(bad), "--store", str(tmp_path / "s.duckdb")], capture_output=True, text=True, env=env,
+                         timeout=60)
+    assert out.returncode == 2 and out.stdout == ""
+    assert "grid[0].epochs" in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "s.duckdb").exists()  # nothing written for a refused spec
