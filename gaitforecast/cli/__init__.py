@@ -10,6 +10,7 @@ from gaitforecast.errors import GaitforecastError
 # Importing a command module registers its commands on `app`.
 from gaitforecast.cli import (  # noqa: E402,F401
     cmd_dashboard,
+    cmd_data,
     cmd_laws,
     cmd_models,
     cmd_runs,

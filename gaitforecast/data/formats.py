@@ -191,6 +191,16 @@ def read_npz(path: Path, frames: int = 60, min_frames: int = 15, on_error: str =
     return _finish(seqs, rows, skipped, path, frames)
 
 
+def read_poses(path: Path, frames: int = 60, min_frames: int = 15, on_error: str = "skip") -> LoadedPoses:
+    """Read real poses from a .npz file or an OpenGait pose folder, whichever ``path`` is."""
+    path = Path(path)
+    if not path.exists():
+        raise GaitforecastError(f"{path} does not exist; give an OpenGait pose folder or a .npz file")
+    if path.is_file():
+        return read_npz(path, frames=frames, min_frames=min_frames, on_error=on_error)
+    return read_opengait(path, frames=frames, min_frames=min_frames, on_error=on_error)
+
+
 def casia_b_suite(root: Path, frames: int = 60, min_frames: int = 15, on_error: str = "skip",
                   assume_confidence: bool = False) -> tuple[Suite, list[tuple[str, str]]]:
     """A CASIA-B pose tree (types nm-01..06, bg-01..02, cl-01..02; views 000..180) as the Suite "casia-b".
@@ -206,7 +216,7 @@ def casia_b_suite(root: Path, frames: int = 60, min_frames: int = 15, on_error: 
         view = str(row["view"])
         if m is None or not view.isdigit():
             _fail(on_error, skipped, row["path"], f"not a CASIA-B walk: type {row['type']!r} "
-                  "(want nm-01..06, bg-01..02, cl-01..02) or view {view!r} (want 000..180)")
+                  f"(want nm-01..06, bg-01..02, cl-01..02) or view {view!r} (want 000..180)")
             continue
         keep.append(i)
         types.append(m.group(1).lower())

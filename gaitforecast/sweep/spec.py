@@ -7,7 +7,10 @@ Use :func:`load_profile` for the profiles shipped with the package (``quick``, `
 Layout (every section but ``[[grid]]`` optional; missing fields take the defaults below)::
 
     [sweep]    name, seeds = [0]
-    [data]     pool_sequences, pool_frames, frames, heldout_sequences, suite_size = "quick"|"full", world_seed
+    [data]     pool_sequences, pool_frames, frames, heldout_sequences, suite_size = "quick"|"full", world_seed,
+               pool_path = "" (real poses to pretrain on instead of the synthetic pool: an OpenGait pose folder or
+               a .npz file; its first pool_sequences usable sequences are used), casia_b_path = "" (a CASIA-B
+               pose tree scored zero-shot as the extra suite "casia-b", metrics "casia-b.rank1_mean" ...)
     [train]    epochs | samples, batch_size, lr, weight_decay, warmup_fraction, grad_clip, temperature,
                koleo_weight, eval_points, eval_during = "all"|"main", log_every, precision = "auto"|"fp32"|"bf16"
     [augment]  the fields of data.augment.AugmentConfig
@@ -50,6 +53,8 @@ class DataSpec:
     heldout_sequences: int = 128
     suite_size: str = "quick"
     world_seed: int = 0
+    pool_path: str = ""
+    casia_b_path: str = ""
 
 
 @dataclass(frozen=True)
@@ -149,6 +154,19 @@ def _list(where: str, value: Any, *, integer: bool, lo: float, hi: float = math.
     return items
 
 
+def _real_path(where: str, value: Any) -> str:
+    """A real-data path: must exist; stored absolute so the run id does not depend on the working folder."""
+    if not isinstance(value, str):
+        raise GaitforecastError(f"spec field {where} must be a path string, got {value!r}")
+    if value == "":
+        return ""
+    path = Path(value).expanduser()
+    if not path.exists():
+        raise GaitforecastError(f"spec field {where} = {value!r} does not exist; give an OpenGait pose folder "
+                                "or a .npz file (check it with `gaitforecast data-check PATH`)")
+    return str(path.resolve())
+
+
 def _data(table: dict) -> DataSpec:
     t = _check_keys("[data]", table, _names(DataSpec))
     base = DataSpec()
@@ -159,6 +177,9 @@ def _data(table: dict) -> DataSpec:
             kw[key] = _number(f"data.{key}", t[key], integer=True, lo=lo)
     if "suite_size" in t:
         kw["suite_size"] = _choice("data.suite_size", t["suite_size"], SUITE_SIZES)
+    for key in ("pool_path", "casia_b_path"):
+        if key in t:
+            kw[key] = _real_path(f"data.{key}", t[key])
     data = replace(base, **kw)
     if data.frames > data.pool_frames:
         raise GaitforecastError(

@@ -54,29 +54,58 @@ def load_pool(cache_dir: Path, data: dict[str, Any]) -> PoolData:
     """Open (generating on first use) the pool described by a run's ``data`` config, normalised, cached."""
     from gaitforecast.data.corpus import PretrainPool
 
-    key = (str(cache_dir), data["pool_sequences"], data["pool_frames"], data["world_seed"], data["heldout_sequences"])
+    real = data.get("pool_path", "")
+    key = (str(cache_dir), data["pool_sequences"], data["pool_frames"], data["world_seed"], data["heldout_sequences"],
+           real)
     if key not in _POOLS:
-        pool = PretrainPool.open(Path(cache_dir), n_sequences=data["pool_sequences"], frames=data["pool_frames"],
-                                 seed=data["world_seed"])
-        ordered = np.asarray(pool.subset(1.0), dtype=np.int64)
+        if real:
+            raw, manifest = _real_pool(Path(real), data)
+        else:
+            pool = PretrainPool.open(Path(cache_dir), n_sequences=data["pool_sequences"], frames=data["pool_frames"],
+                                     seed=data["world_seed"])
+            raw, manifest = np.asarray(pool.sequences), dict(getattr(pool, "manifest", {}) or {})
+        ordered = np.arange(data["pool_sequences"], dtype=np.int64)  # both pools are nested prefixes
         heldout = ordered[-data["heldout_sequences"]:]
         order = ordered[: len(ordered) - data["heldout_sequences"]]
-        seqs = torch.from_numpy(normalize(np.asarray(pool.sequences)))
-        _POOLS[key] = PoolData(seqs, heldout, order, dict(getattr(pool, "manifest", {}) or {}))
+        seqs = torch.from_numpy(normalize(raw))
+        _POOLS[key] = PoolData(seqs, heldout, order, manifest)
     return _POOLS[key]
+
+
+def _real_pool(path: Path, data: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any]]:
+    """The first ``pool_sequences`` usable real sequences, in a fixed shuffled order (seeded by world_seed)."""
+    from gaitforecast.data.formats import read_poses
+    from gaitforecast.errors import GaitforecastError
+
+    loaded = read_poses(path, frames=data["pool_frames"])
+    n = len(loaded.sequences)
+    if n < data["pool_sequences"]:
+        raise GaitforecastError(
+            f"data.pool_path {path} holds {n} usable sequences ({len(loaded.skipped)} skipped), fewer than "
+            f"data.pool_sequences = {data['pool_sequences']}; lower pool_sequences or see `gaitforecast data-check`"
+        )
+    pick = np.random.default_rng(data["world_seed"]).permutation(n)[: data["pool_sequences"]]
+    manifest = {"source": str(path), "usable": n, "skipped": len(loaded.skipped)}
+    return loaded.sequences[np.sort(pick)], manifest
 
 
 def load_suites(cache_dir: Path, data: dict[str, Any]) -> list[SuiteData]:
     """All evaluation suites at the run's size, as normalised GaitPT-order windows of ``frames`` frames."""
     from gaitforecast.data.suites import SUITE_NAMES, build_suite
 
-    key = (str(cache_dir), data["suite_size"], data["world_seed"], data["frames"])
+    key = (str(cache_dir), data["suite_size"], data["world_seed"], data["frames"], data.get("casia_b_path", ""))
     if key not in _SUITES:
         out = []
         for name in SUITE_NAMES:
             suite = build_suite(name, cache_dir=Path(cache_dir), seed=data["world_seed"], size=data["suite_size"])
             seqs = torch.from_numpy(normalize(np.asarray(suite.sequences)))
             out.append(SuiteData(name, coco_to_gaitpt(center_window(seqs, data["frames"])).contiguous(), suite))
+        if data.get("casia_b_path"):
+            from gaitforecast.data.formats import casia_b_suite
+
+            suite, _ = casia_b_suite(Path(data["casia_b_path"]), frames=max(data["pool_frames"], data["frames"]))
+            seqs = torch.from_numpy(normalize(np.asarray(suite.sequences)))
+            out.append(SuiteData(suite.name, coco_to_gaitpt(center_window(seqs, data["frames"])).contiguous(), suite))
         _SUITES[key] = out
     return _SUITES[key]
 
