@@ -301,14 +301,17 @@ class RunStore:
             return False
 
     def _read_snapshot(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
-        # Only the main file is copied (not the .wal): every write closes its connection, which checkpoints, so the
-        # main file holds the last finished write. A copy caught mid-checkpoint fails to open or verify: try again.
+        # The main file, then its .wal: a writer killed between COMMIT and checkpoint leaves its last commit only in
+        # the WAL (DuckDB replays complete transactions of a WAL and refuses one of another checkpoint). A copy that
+        # fails to open or verify (caught mid-checkpoint) is tried again; the last try leaves the WAL out.
         last: BaseException | None = None
-        for _ in range(5):
+        for attempt in range(5):
             with tempfile.TemporaryDirectory(prefix="gaitforecast-snap-") as tmp:
                 copy = Path(tmp) / "snapshot.duckdb"
                 try:
                     shutil.copyfile(self.path, copy)
+                    if attempt < 4 and Path(f"{self.path}.wal").exists():
+                        shutil.copyfile(f"{self.path}.wal", f"{copy}.wal")
                     con = duckdb.connect(str(copy), read_only=True)
                     try:
                         if read_version(con, str(self.path)) != SCHEMA_VERSION:

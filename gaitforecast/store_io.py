@@ -263,7 +263,10 @@ def export_frame(frame: pd.DataFrame, path: Path, fmt: str | None) -> int:
     except OSError as exc:
         raise GaitforecastError(f"cannot write {path}: {exc.strerror or exc}; choose a writable path") from exc
     finally:
-        tmp.unlink(missing_ok=True)
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass  # e.g. EROFS: on a read-only file system even removing a missing file fails; nothing was written
     return len(frame)
 
 

@@ -153,6 +153,11 @@ def describe_error(exc: BaseException, path: Path, action: str) -> GaitforecastE
             f"disk full while trying to {action} the store {path}; the failed write was rolled back. "
             "Free space (or choose another --store) and rerun."
         )
+    if "file too large" in low or getattr(exc, "errno", None) == 27:
+        return GaitforecastError(
+            f"file size limit reached while trying to {action} the store {path} ({text.strip()}); the failed write "
+            "was rolled back. Raise the limit (ulimit -f) or choose another --store, then rerun."
+        )
     if "permission denied" in low or "read-only file system" in low or isinstance(exc, PermissionError):
         return GaitforecastError(
             f"cannot {action} the store {path}: the location is read-only ({text.strip()}). "

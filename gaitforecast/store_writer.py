@@ -155,7 +155,7 @@ def _bulk_upsert(con: duckdb.DuckDBPyConnection, runs: list[Mapping[str, Any]], 
             + ", ".join(f"{c} = excluded.{c}" for c in (*cols, "updated_at") if c != "id")
         )
     finally:
-        con.unregister("gf_batch_runs")
+        _unregister(con, "gf_batch_runs")
     for table, batch, names in (("metrics", metric_rows, ("run_id", "name", "value")),
                                 ("curves", curve_rows, _CURVE_COLS)):
         if batch:
@@ -166,8 +166,15 @@ def _bulk_upsert(con: duckdb.DuckDBPyConnection, runs: list[Mapping[str, Any]], 
                 con.execute(f"INSERT INTO {table} SELECT * FROM gf_batch ON CONFLICT ({keys}) DO UPDATE SET "
                             + ", ".join(f"{n} = excluded.{n}" for n in updates))
             finally:
-                con.unregister("gf_batch")
+                _unregister(con, "gf_batch")
     return [r["id"] for r in rows]
+
+
+def _unregister(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    try:
+        con.unregister(name)
+    except duckdb.Error:
+        pass  # the transaction already failed (e.g. a damaged file); keep that error, not "transaction aborted"
 
 
 def _sql_type(column: str) -> str:

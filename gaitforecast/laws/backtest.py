@@ -80,7 +80,12 @@ def backtest(runs: pd.DataFrame | LawData, metric: str | None = None, law: str =
     given = {k: np.exp(test.logx[k]) for k in form.inputs}
     bands = boot.predict(**given)
     actual = test.to_metric_units(test.y)
-    rel = (bands["predicted"].to_numpy() - actual) / np.abs(actual)
+    with np.errstate(divide="ignore", invalid="ignore"):  # a held-out metric of exactly 0 has no relative error
+        rel = np.where(actual != 0, (bands["predicted"].to_numpy() - actual) / np.abs(actual), np.nan)
+    scored = np.isfinite(rel)
+    if not scored.any():
+        raise GaitforecastError(f"every held-out run has {data.metric} = 0, so relative errors are undefined; "
+                                "move --fit-below so that runs with a non-zero metric are held out")
     inside = (actual >= bands["pi_lo"].to_numpy()) & (actual <= bands["pi_hi"].to_numpy())
     rows = pd.DataFrame({
         "id": test.ids, "params": np.exp(test.logx["params"]) if "params" in test.logx else np.nan,
@@ -91,8 +96,8 @@ def backtest(runs: pd.DataFrame | LawData, metric: str | None = None, law: str =
     }).sort_values("flops", ignore_index=True)
     return Backtest(
         law=law, metric=data.metric, fit_below=cutoff, n_fit=int(below.sum()), n_test=int((~below).sum()),
-        median_rel_error=float(np.median(np.abs(rel))), mean_rel_error=float(np.mean(np.abs(rel))),
-        bias=float(np.mean(rel)), coverage=float(np.mean(inside)), converged=fitted.converged, rows=rows,
+        median_rel_error=float(np.median(np.abs(rel[scored]))), mean_rel_error=float(np.mean(np.abs(rel[scored]))),
+        bias=float(np.mean(rel[scored])), coverage=float(np.mean(inside)), converged=fitted.converged, rows=rows,
     )
 
 

@@ -111,6 +111,8 @@ def _axis_values(runs: pd.DataFrame, axis: str) -> np.ndarray:
         return 6.0 * runs["params"].to_numpy(dtype=float) * runs["samples"].to_numpy(dtype=float)
     if axis == "samples" and {"params", "flops"} <= cols:  # Chinchilla convention C = 6 N D
         return runs["flops"].to_numpy(dtype=float) / (6.0 * runs["params"].to_numpy(dtype=float))
+    if axis in cols:  # present but empty everywhere: the caller refuses it naming the runs
+        return pd.to_numeric(runs[axis], errors="coerce").to_numpy(dtype=float)
     raise GaitforecastError(f"the runs have no {axis!r} column; import it (e.g. --column {axis}=...) or pick another law")
 
 
@@ -163,7 +165,8 @@ def prepare(runs: pd.DataFrame, metric: str | None, inputs: tuple[str, ...] = ("
     if missing:
         raise GaitforecastError(f"the runs lack {', '.join(missing)}; pick a law that does not need them")
     group_cols = [c for c in ("arch", "params", "samples") if c in runs.columns]
-    keys = runs[group_cols].astype(str).agg("|".join, axis=1) if group_cols else pd.Series(ids)
+    # map(str), not astype(str): pandas 3 keeps NaN through astype(str) and the join would fail on it.
+    keys = runs[group_cols].map(str).agg("|".join, axis=1) if group_cols else pd.Series(ids)
     _, groups = np.unique(keys.to_numpy(), return_inverse=True)
     arch = runs["arch"].fillna("").astype(str).to_numpy() if "arch" in runs.columns else np.full(len(y), "")
     return LawData(
