@@ -182,3 +182,16 @@ def test_identity_streams_are_separate():
         style = sample_identities(200, np.random.default_rng(ss))["style"].reshape(200, -1)
         assert not any(row.tobytes() in pool_people for row in style)
         assert len({row.tobytes() for row in style}) == 200
+
+
+def test_sweep_size_is_a_smaller_quick_with_the_same_protocols():
+    from gaitforecast.data.suites import SIZES
+
+    suite = build_suite("synth-casiab", size="sweep")
+    assert len(suite) == 40 * 10 * 4 and sorted(suite.meta["view"].unique()) == [0, 60, 120, 180]
+    metrics = evaluate(suite, baseline_embeddings(suite.sequences))
+    assert {"rank1_nm", "rank1_bg", "rank1_cl", "rank1_mean"} <= set(metrics)
+    for name in SUITE_NAMES:
+        assert SIZES[name]["sweep"][0] <= SIZES[name]["quick"][0]
+    with pytest.raises(GaitforecastError, match="full, quick, sweep"):
+        build_suite("synth-grew", size="tiny")

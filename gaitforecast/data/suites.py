@@ -14,7 +14,8 @@ score one embedding per sequence. The suites are modelled on real benchmarks but
   x 6 views, cross-view -> rank1 and rank1_<walk>.
 
 ``size="quick"`` gives a much smaller version of each for fast sweeps and tests (casiab 40 ids x 6 views
-0..180 step 36; grew 200 ids; gait3d 200 ids; psymo 60 ids x 4 views).
+0..180 step 36; grew 200 ids; gait3d 200 ids; psymo 60 ids x 4 views); ``size="sweep"`` about halves that
+again for the evaluations of a 2-core sweep (casiab 40 ids x 4 views step 60; grew/gait3d 100 ids; psymo 20 ids).
 
 Room to learn: the trivial raw-joint nearest neighbour (:func:`baseline_embeddings`) scores rank1_mean ~0.14 on
 full synth-casiab (chance 0.008; ~0.95 when gallery and probe share the view), and a linear map fitted on
@@ -42,11 +43,12 @@ from gaitforecast.skeleton import normalize
 SUITE_NAMES: tuple[str, ...] = ("synth-casiab", "synth-grew", "synth-gait3d", "synth-psymo")
 NAMESPACE = {"pool": 1, "synth-casiab": 11, "synth-grew": 12, "synth-gait3d": 13, "synth-psymo": 14}
 SIZES = {  # (identities, views or walks) per size
-    "synth-casiab": {"full": (124, 18), "quick": (40, 36)},
-    "synth-grew": {"full": (2000, 4), "quick": (200, 4)},
-    "synth-gait3d": {"full": (1000, 6), "quick": (200, 6)},
-    "synth-psymo": {"full": (312, 36), "quick": (60, 60)},
+    "synth-casiab": {"full": (124, 18), "quick": (40, 36), "sweep": (40, 60)},
+    "synth-grew": {"full": (2000, 4), "quick": (200, 4), "sweep": (100, 4)},
+    "synth-gait3d": {"full": (1000, 6), "quick": (200, 6), "sweep": (100, 6)},
+    "synth-psymo": {"full": (312, 36), "quick": (60, 60), "sweep": (20, 60)},
 }
+SIZE_NAMES: tuple[str, ...] = ("full", "quick", "sweep")
 CASIAB_WALKS = [("nm", i) for i in range(1, 7)] + [("bg", 1), ("bg", 2), ("cl", 1), ("cl", 2)]
 PSYMO_WALKS = ("nm1", "nm2", "bg", "cl", "slow", "fast", "phone")
 
@@ -123,15 +125,15 @@ def _generate(name: str, seed: int, size: str, config: WorldConfig) -> Suite:
 
 def build_suite(name: str, cache_dir: Path | None = None, seed: int = 0, size: str = "full",
                 config: WorldConfig | None = None) -> Suite:
-    """Build (or load from ``cache_dir``) one of :data:`SUITE_NAMES` at ``size`` "full" or "quick".
+    """Build (or load from ``cache_dir``) one of :data:`SUITE_NAMES` at ``size`` "full", "quick" or "sweep".
 
     The cache folder is keyed by name, size, seed and the generator's config hash; a missing or
     mismatched cache is regenerated. Cached sequences are memory-mapped read-only.
     """
     if name not in SUITE_NAMES:
         raise GaitforecastError(f"unknown suite {name!r}; choose one of {', '.join(SUITE_NAMES)}")
-    if size not in ("full", "quick"):
-        raise GaitforecastError(f"suite size must be 'full' or 'quick', got {size!r}")
+    if size not in SIZE_NAMES:
+        raise GaitforecastError(f"suite size must be one of {', '.join(SIZE_NAMES)}, got {size!r}")
     config = config or WorldConfig()
     if cache_dir is None:
         return _generate(name, seed, size, config)

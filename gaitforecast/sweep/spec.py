@@ -7,7 +7,7 @@ Use :func:`load_profile` for the profiles shipped with the package (``quick``, `
 Layout (every section but ``[[grid]]`` optional; missing fields take the defaults below)::
 
     [sweep]    name, seeds = [0]
-    [data]     pool_sequences, pool_frames, frames, heldout_sequences, suite_size = "quick"|"full", world_seed,
+    [data]     pool_sequences, pool_frames, frames, heldout_sequences, suite_size = "quick"|"full"|"sweep", world_seed,
                pool_path = "" (real poses to pretrain on instead of the synthetic pool: an OpenGait pose folder or
                a .npz file; its first pool_sequences usable sequences are used), casia_b_path = "" (a CASIA-B
                pose tree scored zero-shot as the extra suite "casia-b", metrics "casia-b.rank1_mean" ...)
@@ -32,7 +32,7 @@ from gaitforecast.data.augment import AugmentConfig
 from gaitforecast.errors import GaitforecastError
 
 PROFILES = ("quick", "default", "paper")
-SUITE_SIZES = ("quick", "full")
+SUITE_SIZES = ("quick", "full", "sweep")  # sweep: about half of quick (cheap final evals)
 PRECISIONS = ("auto", "fp32", "bf16")  # auto: bf16 autocast where models.runtime says the hardware pays
 EVAL_DURING = ("all", "main")  # suites scored at the intermediate eval points (the final one scores all)
 
