@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -49,9 +48,7 @@ def dashboard(
     cmd = streamlit_command(store, port=port, headless=headless, address=address)
     env = dict(os.environ, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
     console.print(f"starting dashboard for {store} (Ctrl-C to stop)", highlight=False)
-    try:
-        code = subprocess.call(cmd, env=env)
-    except KeyboardInterrupt:
-        code = 0
-    if code not in (0, -2, 130):
-        raise typer.Exit(code)
+    sys.stderr.flush()
+    # Become the server rather than wrap it: signals (Ctrl-C, SIGTERM from a supervisor) reach Streamlit itself
+    # and no orphaned server outlives this command.
+    os.execve(cmd[0], cmd, env)
