@@ -4,8 +4,8 @@
 
 A step is forward + backward + AdamW on a SimCLR batch (B sequences x 2 views, one forward over 2B).
 Rows: the original GaitPT (gaitpt-v1 width 32: fp32, dropout 0.05, sequential LayerNorm/GELU blocks,
-8 heads), the v2 family at the same widths (its own heads, and 8 heads like v1), then every default
-sweep size of gaitpt and gaitformer. Achieved GFLOP/s = 3 x forward FLOPs x 2 views x sequences/s,
+8 heads), the v2 family at the same widths (its own heads, and 8 heads like v1), the family's listed sizes (T 60, batch B),
+then every size of the default sweep profile as it trains (its frames, batch size and precision). Achieved GFLOP/s = 3 x forward FLOPs x 2 views x sequences/s,
 compared with a measured square-matmul peak in the dtype the row ran in. Runs in about a minute.
 """
 
@@ -21,6 +21,7 @@ import time
 import torch
 import torch.nn.functional as F
 
+from gaitforecast.sweep.spec import load_profile
 from gaitforecast.models import FAMILY_WIDTHS, build_model, config_for, count_params, forward_flops
 from gaitforecast.models.config import ModelConfig
 from gaitforecast.models.mup import param_groups
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--batch", type=int, default=8, help="sequences per step (x2 views)")
-    parser.add_argument("--seconds", type=float, default=3.0, help="minimum timed seconds per row")
+    parser.add_argument("--seconds", type=float, default=2.0, help="minimum timed seconds per row")
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     args = parser.parse_args(argv)
     pin_threads(args.threads)
@@ -69,22 +70,30 @@ def main(argv: list[str] | None = None) -> None:
     peaks = {None: matmul_peak_gflops(torch.float32), torch.bfloat16: matmul_peak_gflops(torch.bfloat16)}
 
     v1 = config_for("gaitpt-v1", 32)
-    rows_cfg = [("original GaitPT (v1, fp32)", v1, None),
-                ("v2 @ v1 widths, 8 heads", config_for("gaitpt", 32, heads=(8, 8, 8, 8)), auto),
-                ("v2 @ v1 widths (family)", config_for("gaitpt", 32), auto)]
-    rows_cfg += [(f"sweep gaitpt w={w}", config_for("gaitpt", w), auto) for w in FAMILY_WIDTHS["gaitpt"][:-1]]
-    rows_cfg += [(f"sweep gaitformer d={w}", config_for("gaitformer", w), auto) for w in FAMILY_WIDTHS["gaitformer"]]
+    rows_cfg = [("original GaitPT (v1, fp32)", v1, None, args.batch),
+                ("v2 @ v1 widths, 8 heads", config_for("gaitpt", 32, heads=(8, 8, 8, 8)), auto, args.batch),
+                ("v2 @ v1 widths (family)", config_for("gaitpt", 32), auto, args.batch)]
+    rows_cfg += [(f"family gaitpt w={w}", config_for("gaitpt", w), auto, args.batch)
+                 for w in FAMILY_WIDTHS["gaitpt"][:-1]]
+    rows_cfg += [(f"family gaitformer d={w}", config_for("gaitformer", w), auto, args.batch)
+                 for w in FAMILY_WIDTHS["gaitformer"]]
+    # The default profile's runs as they train: its frames, batch size and precision.
+    profile = load_profile("default")
+    profile_dtype = {"fp32": None, "bf16": torch.bfloat16, "auto": auto}[profile.train.precision]
+    rows_cfg += [(f"default {block.arch} w={w} T={profile.data.frames}",
+                  config_for(block.arch, w, frames=profile.data.frames), profile_dtype, profile.train.batch_size)
+                 for block in profile.grid for w in block.widths]
 
     rows = []
-    for label, cfg, dtype in rows_cfg:
-        rate, steps = simclr_step_rate(cfg, args.batch, dtype, args.seconds)
+    for label, cfg, dtype, batch in rows_cfg:
+        rate, steps = simclr_step_rate(cfg, batch, dtype, args.seconds)
         fwd = forward_flops(cfg)
         achieved = 3 * fwd * 2 * rate / 1e9
-        rows.append(dict(label=label, arch=cfg.arch, width=cfg.width, heads=list(cfg.heads),
+        rows.append(dict(label=label, arch=cfg.arch, width=cfg.width, heads=list(cfg.heads), batch=batch,
                          params=count_params(cfg)[0], fwd_gflop=fwd / 1e9,
                          dtype="bf16" if dtype else "fp32", steps=steps, seq_per_s=rate,
                          gflops=achieved, pct_peak=100 * achieved / peaks[dtype]))
-        print(f"{label:30s} {rows[-1]['params']/1e6:6.2f}M {fwd/1e9:7.3f} GF/seq {rows[-1]['dtype']} "
+        print(f"{label:32s} {rows[-1]['params']/1e6:6.2f}M {fwd/1e9:7.3f} GF/seq {rows[-1]['dtype']} "
               f"{rate:8.2f} seq/s {achieved:7.1f} GFLOP/s ({rows[-1]['pct_peak']:4.1f}% of the first peak)", file=sys.stderr)
     # re-measure: other processes on a shared machine can depress the first reading
     for dtype in peaks:
