@@ -140,3 +140,14 @@ def not_applicable(reason: str) -> None:
     """Say why a page does not apply to this store, then stop the page."""
     st.info(reason)
     st.stop()
+
+
+def fitted_or_stop(ctx: "Context"):  # noqa: ANN201  (a laws BootstrapResult)
+    """The cached bootstrap fit for the sidebar's choices, or the reason it cannot be fitted and ``st.stop()``."""
+    from gaitforecast.dashboard import fits
+
+    fit = fits.fitted(*ctx.key)
+    if not fit.ok:
+        st.error(f"Cannot fit law `{ctx.law}` to `{ctx.metric}`: {fit.error}")
+        st.stop()
+    return fit.value

@@ -196,3 +196,19 @@ class ProjectionHead(nn.Module):
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         return self.readout(F.gelu(self.hidden(h)) * self.readout_mult)
+
+
+class Encoder(nn.Module):
+    """The face every family shares: ``features`` (defined by the family) -> ``forward`` for the SSL loss and
+    ``embed`` for frozen-encoder evaluation."""
+
+    head: ProjectionHead
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:  # [B, T, 18, 2] -> [B, E]
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))  # [B, P], not normalised
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.features(x).float(), dim=-1)  # [B, E], unit length

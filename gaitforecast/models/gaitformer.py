@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
-from gaitforecast.models.blocks import ProjectionHead, Stack, check_input
+from gaitforecast.models.blocks import Encoder, ProjectionHead, Stack, check_input
 from gaitforecast.models.config import ModelConfig
 from gaitforecast.models.mup import attention_scale, readout_mult
 
 
-class GaitFormer(nn.Module):
+class GaitFormer(Encoder):
     """model(x) -> SSL projection z [B, P]; model.embed(x) -> L2-normalised embedding [B, E]."""
 
     def __init__(self, cfg: ModelConfig):
@@ -41,12 +40,6 @@ class GaitFormer(nn.Module):
         if self.temporal_pos is not None:
             seq = seq + self.temporal_pos
         return self.to_embedding(self.body(seq)[:, 0])
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
-
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.features(x).float(), dim=-1)
 
     @staticmethod
     def is_embedding_param(name: str) -> bool:

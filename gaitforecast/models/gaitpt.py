@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
-from gaitforecast.models.blocks import ProjectionHead, Stack, check_input
+from gaitforecast.models.blocks import Encoder, ProjectionHead, Stack, check_input
 from gaitforecast.models.config import ModelConfig
 from gaitforecast.models.mup import attention_scale, readout_mult
 from gaitforecast.skeleton import GAITPT_MERGE, GAITPT_STAGE_TOKENS
@@ -67,7 +66,7 @@ class Stage(nn.Module):
         return x, cls_out
 
 
-class GaitPT(nn.Module):
+class GaitPT(Encoder):
     """model(x) -> SSL projection z [B, P]; model.embed(x) -> L2-normalised embedding [B, E]."""
 
     def __init__(self, cfg: ModelConfig):
@@ -86,12 +85,6 @@ class GaitPT(nn.Module):
             x, cls_out = stage(x)
             cls_outputs.append(cls_out)
         return self.to_embedding(torch.cat(cls_outputs, dim=-1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
-
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.features(x).float(), dim=-1)
 
     @staticmethod
     def is_embedding_param(name: str) -> bool:

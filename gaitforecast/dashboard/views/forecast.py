@@ -16,11 +16,7 @@ from gaitforecast.errors import GaitforecastError
 st.title("Forecast")
 snap = ui.load_or_stop()
 ctx = ui.context(snap)
-fit = fits.fitted(*ctx.key)
-if not fit.ok:
-    st.error(f"Cannot fit law `{ctx.law}` to `{ctx.metric}`: {fit.error}")
-    st.stop()
-boot = fit.value
+boot = ui.fitted_or_stop(ctx)
 law = boot.law
 runs = fits.runs_for(ctx.path, ctx.sig, ctx.arch)
 largest = float(runs["flops"].max()) if "flops" in runs else float("nan")

@@ -12,12 +12,7 @@ from gaitforecast.dashboard import charts, fits, ui
 st.title("Scaling laws")
 snap = ui.load_or_stop()
 ctx = ui.context(snap)
-fit = fits.fitted(*ctx.key)
-if not fit.ok:
-    st.error(f"Cannot fit law `{ctx.law}` to `{ctx.metric}`: {fit.error}")
-    st.stop()
-
-boot = fit.value
+boot = ui.fitted_or_stop(ctx)
 law = boot.law
 accuracy = law.data.accuracy
 summary = boot.to_dict()
