@@ -21,7 +21,6 @@ import pandas as pd
 from gaitforecast.store import RunStore
 
 HERE = Path(__file__).parent
-_CSV_CANDIDATES = (HERE / "fixtures" / "chinchilla_epoch.csv", Path("/work/shared/data/chinchilla_epoch.csv"))
 CHINCHILLA_RUNS = 240
 METRIC = "synth-casiab.rank1_mean"
 
@@ -35,11 +34,10 @@ WIDTHS = {"gaitpt": (8, 12, 16, 24, 32), "gaitformer": (64, 96, 128, 192, 256)}
 
 
 def chinchilla_csv() -> Path:
-    """Path of the Chinchilla table (the repo's fixture copy, else the shared data folder)."""
-    for path in _CSV_CANDIDATES:
-        if path.exists():
-            return path
-    raise FileNotFoundError("chinchilla_epoch.csv not found in tests/fixtures/")
+    """Path of the Chinchilla table (the repo's fixture copy)."""
+    from laws_data import CHINCHILLA_CSV
+
+    return CHINCHILLA_CSV
 
 
 def chinchilla_store(path: Path) -> RunStore:

@@ -15,13 +15,10 @@ from gaitforecast.errors import GaitforecastError
 from gaitforecast.store import RunStore
 from gaitforecast.store_io import prepare_import, read_table
 
-CHINCHILLA = Path(__file__).resolve().parents[2] / "shared" / "data" / "chinchilla_epoch.csv"
-if not CHINCHILLA.exists():  # checkouts without the shared folder beside them
-    CHINCHILLA = Path("/work/shared/data/chinchilla_epoch.csv")
+from laws_data import CHINCHILLA_CSV as CHINCHILLA
 CHINCHILLA_MAP = {"params": "Model Size", "flops": "Training FLOP"}
 
 
-@pytest.mark.skipif(not CHINCHILLA.exists(), reason="shared Chinchilla table not available")
 def test_chinchilla_table_imports_245_runs_with_derived_samples_and_is_idempotent(tmp_path):
     store = RunStore(tmp_path / "s.duckdb")
     table = read_table(CHINCHILLA)
