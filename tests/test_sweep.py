@@ -134,3 +134,32 @@ def test_cli_bad_spec_exits_2_with_one_line(tmp_path):
     assert out.returncode == 2 and out.stdout == ""
     assert "grid[0].epochs" in out.stderr and "Traceback" not in out.stderr
     assert not (tmp_path / "s.duckdb").exists()  # nothing written for a refused spec
+
+
+def test_local_backend_survives_a_worker_dying_between_poll_and_submit():
+    """A worker killed while idle breaks the pool; the next submit must start a fresh pool, not raise."""
+    import os
+    import signal
+    import time
+
+    from gaitforecast.sweep.executors import Task
+    from gaitforecast.sweep.local import LocalBackend
+
+    backend = LocalBackend(workers=1, threads=1)
+    bad = Task(run_id="r1", config={"not": "a run"}, cache_dir="/nonexistent", threads=1, want_baseline=False)
+    try:
+        backend.submit(bad)
+        first = []
+        while not first:
+            first = backend.poll(1.0)
+        assert first[0].run_id == "r1" and first[0].error and not first[0].worker_died  # a failed run, pool healthy
+        (worker,) = backend._pool._processes.values()
+        os.kill(worker.pid, signal.SIGKILL)
+        time.sleep(1.0)  # let the pool notice it is broken
+        backend.submit(Task(run_id="r2", config={}, cache_dir="/nonexistent", threads=1, want_baseline=False))
+        second = []
+        while not second:
+            second = backend.poll(1.0)
+        assert [o.run_id for o in second] == ["r2"] and second[0].error and not second[0].worker_died
+    finally:
+        backend.stop()

@@ -57,7 +57,7 @@ class LocalBackend:
         self._ctx = mp.get_context("spawn")
         self._events = self._ctx.Queue()
         self._pool: ProcessPoolExecutor | None = None
-        self._futures: dict[Future, str] = {}
+        self._futures: dict[Future, tuple[str, ProcessPoolExecutor]] = {}
 
     def _ensure_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
@@ -69,7 +69,16 @@ class LocalBackend:
         saved = {var: os.environ.get(var) for var in _THREAD_VARS}
         os.environ.update({var: str(self.threads) for var in _THREAD_VARS})  # inherited by spawned workers
         try:
-            self._futures[self._ensure_pool().submit(_work, task)] = task.run_id
+            try:
+                pool = self._ensure_pool()
+                future = pool.submit(_work, task)
+            except BrokenProcessPool:
+                # A worker died between the last poll and this submit: its run comes back as worker_died from
+                # poll(); this task goes to a fresh pool.
+                self._terminate()
+                pool = self._ensure_pool()
+                future = pool.submit(_work, task)
+            self._futures[future] = (task.run_id, pool)
         finally:
             for var, value in saved.items():
                 if value is None:
@@ -84,11 +93,11 @@ class LocalBackend:
         finished, _ = wait(list(self._futures), timeout=timeout, return_when=FIRST_COMPLETED)
         out, broken = [], False
         for fut in finished:
-            rid = self._futures.pop(fut)
+            rid, pool = self._futures.pop(fut)
             try:
                 out.append(fut.result())
             except BrokenProcessPool:
-                broken = True
+                broken = broken or pool is self._pool  # an already replaced pool needs no second stop
                 out.append(Outcome(rid, error="the worker process died (killed, or out of memory) during this run",
                                    worker_died=True))
             except Exception as exc:  # e.g. a result that could not be unpickled
