@@ -231,17 +231,19 @@ def assert_done_runs_whole(prints: dict[str, dict[str, Any]], main_metric: str =
         assert fig["curve"], f"done run {rid} has no curve points"
 
 
-def children(pid: int) -> list[int]:
-    """Pids of the live direct children of `pid` (the sweep's worker processes and multiprocessing helpers)."""
+def children(pid: int, command: bytes | None = None) -> list[int]:
+    """Pids of the live direct children of `pid` (the sweep's worker processes and multiprocessing helpers);
+    with `command`, only those whose command line contains it (b"spawn_main": the pool's workers)."""
     out = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 stat = (entry / "stat").read_text()
+                cmd = (entry / "cmdline").read_bytes() if command is not None else b""
             except OSError:
                 continue
             fields = stat.rsplit(")", 1)[1].split()
-            if int(fields[1]) == pid and fields[0] != "Z":
+            if int(fields[1]) == pid and fields[0] != "Z" and (command is None or command in cmd):
                 out.append(int(entry.name))
     return out
 

@@ -17,6 +17,7 @@ from gaitforecast.store import RunStore
 from gaitforecast.sweep.planner import plan
 from gaitforecast.sweep.spec import validate
 from gaitforecast.train.loop import eval_steps, lr_factor, train_run
+from reliability_util import children
 
 REPO = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-c", "from gaitforecast.cli import main; main()"]
@@ -123,20 +124,6 @@ def test_run_small_quick_end_to_end_then_skips_everything(tmp_path):
     assert "already done" in second.stderr
 
 
-def _children(pid: int) -> list[int]:
-    out = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-                cmd = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid and b"spawn_main" in cmd:
-                out.append(int(entry.name))
-    return out
-
-
 def _wait_for(predicate, timeout: float = 120.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -171,7 +158,7 @@ def test_resume_after_driver_killed_with_sigkill(tmp_path):
     before = RunStore(store)
     done_before = before.runs(status="done").set_index("id")
     assert len(done_before) >= 1 and "running" in _statuses(store).values()
-    _wait_for(lambda: not _children(proc.pid) and not any(  # orphaned workers notice and exit
+    _wait_for(lambda: not children(proc.pid, b"spawn_main") and not any(  # orphaned workers notice and exit
         b"spawn_main" in (p / "cmdline").read_bytes() and str(tmp_path).encode() in (p / "environ").read_bytes()
         for p in Path("/proc").iterdir() if p.name.isdigit() and (p / "cmdline").exists()), timeout=30)
     resumed = cli("run-small", "--spec", str(spec), "--store", str(store), "--workers", "1", "--json")
@@ -193,7 +180,7 @@ def test_killed_worker_and_ctrl_c_mark_runs_interrupted(tmp_path):
     # Kill the worker while it is busy with the first (largest, ~6 s) run: a worker killed between runs is
     # replaced without any run being lost (tests/test_sweep.py), which is not what this test is about.
     _wait_for(lambda: "running" in _statuses(store).values())
-    workers = _wait_for(lambda: _children(proc.pid))
+    workers = _wait_for(lambda: children(proc.pid, b"spawn_main"))
     time.sleep(1.0)
     assert not [s for s in _statuses(store).values() if s == "done"]
     os.kill(workers[0], signal.SIGKILL)
