@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 import pytest
 
+from gaitforecast.metrics import MAIN_METRIC
 from gaitforecast.store import RunStore
 
 REPO = Path(__file__).resolve().parents[1]
@@ -223,7 +224,7 @@ def fingerprint(store: Path, status: str | None = "done") -> dict[str, dict[str,
     return out
 
 
-def assert_done_runs_whole(prints: dict[str, dict[str, Any]], main_metric: str = "synth-casiab.rank1_mean") -> None:
+def assert_done_runs_whole(prints: dict[str, dict[str, Any]], main_metric: str = MAIN_METRIC) -> None:
     """A run marked done always carries its figures (the done row, metrics and curve are one transaction)."""
     for rid, fig in prints.items():
         assert fig["metrics"].get(main_metric) is not None, f"done run {rid} lacks {main_metric}"

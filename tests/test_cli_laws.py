@@ -13,7 +13,7 @@ from gaitforecast.cli import app
 from gaitforecast.errors import GaitforecastError
 from gaitforecast.laws.synthetic import synthetic_runs
 from gaitforecast.store import RunStore
-from laws_data import CHINCHILLA_CSV, chinchilla_runs
+from laws_data import CHINCHILLA_CSV, chinchilla_runs, offset_runs
 
 REPO = Path(__file__).resolve().parents[1]
 FAST = ["--resamples", "200"]
@@ -94,6 +94,20 @@ def test_backtest_json_contract(chinchilla_store):
     assert [r["law"] for r in out["ranking"]][0] == out["selected"]
 
 
+def test_backtest_median_abs_error_in_accuracy_units(tmp_path):
+    store = tmp_path / "offsets.duckdb"
+    metric = "synth-casiab.rank1_mean"
+    RunStore(store).import_runs(offset_runs(metric).drop(columns="id"), "offsets.csv")
+    args = ["backtest", "--store", store, "--metric", metric, "--law", "power-compute", "--fit-below", "3e14",
+            "--no-rank", "--resamples", "50"]
+    out = run_json(*args)
+    assert (out["n_fit"], out["n_test"]) == (15, 5)
+    assert out["median_abs_error"] == pytest.approx(0.02, abs=1e-9)  # |offsets| 0.005 0.01 0.02 0.03 0.04
+    assert out["median_rel_error"] == pytest.approx(0.0231, abs=1e-3)  # the same offsets relative to ~0.87
+    human = CliRunner().invoke(app, list(map(str, args)))
+    assert human.exit_code == 0 and "median |error| 0.02," in human.stderr
+
+
 def test_compare_json(tmp_path):
     a = synthetic_runs("power-compute", {"E": 0.3, "A": 250.0, "k": 0.2}, n_configs=20, seed=1, arch="gaitpt")
     b = synthetic_runs("power-compute", {"E": 0.24, "A": 200.0, "k": 0.2}, n_configs=20, seed=2, arch="gaitformer")
@@ -120,3 +134,23 @@ def test_bad_input_exits_2_without_traceback(chinchilla_store, tmp_path):
         assert done.returncode == 2, done.stderr
         assert message in done.stderr and "Traceback" not in done.stderr
         assert done.stdout == ""
+
+
+def test_fit_falls_back_to_the_best_backtested_form_when_the_default_is_not_identified(tmp_path):
+    """Runs whose params and samples grow together (D ~ N) cannot separate Chinchilla's two exponents."""
+    store = tmp_path / "collinear.duckdb"
+    RunStore(store).import_runs(offset_runs("loss").drop(columns="id"), "collinear.csv")
+    out = run_json("fit", "--store", store, "--metric", "loss", "--resamples", "100")
+    assert out["law"] in ("power-compute", "power-params", "power-data")
+    assert out["diagnostics"]["identified"] == {"k": True}
+    note = next(w for w in out["warnings"] if w.startswith("the chinchilla law"))
+    assert f"fitted and forecast with {out['law']} instead" in note and "--law chinchilla" in note
+    forecast = run_json("predict", "--store", store, "--metric", "loss", "--resamples", "100", "--budget", "1e17")
+    assert forecast["law"] in ("power-compute", "sigmoid-compute")  # a form that answers a compute budget
+    assert run_cli("fit", "--store", store, "--metric", "loss", "--resamples", "100", "--law", "chinchilla").returncode == 2
+
+
+def test_fit_reports_identified_exponents(chinchilla_store):
+    out = run_json("fit", "--store", chinchilla_store, "--metric", "loss", "--resamples", "200")
+    assert out["law"] == "chinchilla" and out["diagnostics"]["identified"] == {"alpha": True, "beta": True}
+    assert not any("not identified" in w or "instead" in w for w in out["warnings"])

@@ -1,7 +1,7 @@
 """Dashboard pages under Streamlit's AppTest on fixture stores: content (numbers shown) and chart specs.
 
 Stores are built through the store API (tests/dashboard_stores.py): the Chinchilla table imported (240 runs,
-loss) and a synthetic sweep of own runs (GaitPT + GaitFormer, metric synth-casiab.rank1_mean, known law).
+loss) and a synthetic sweep of own runs (GaitPT + GaitFormer, metric: the main metric, known law).
 """
 
 from __future__ import annotations

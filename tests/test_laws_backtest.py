@@ -7,7 +7,7 @@ import pytest
 from gaitforecast.errors import GaitforecastError
 from gaitforecast.laws import backtest, compare, diagnose, fit_law, prepare, rank_forms, resolve_law, seed_noise
 from gaitforecast.laws.synthetic import synthetic_runs
-from laws_data import chinchilla_runs
+from laws_data import OFFSETS, chinchilla_runs, offset_runs
 
 SURFACE = {"E": 1.5, "A": 300.0, "B": 800.0, "alpha": 0.35, "beta": 0.3}
 
@@ -27,6 +27,18 @@ def test_backtest_on_a_known_law_is_accurate_and_calibrated(surface_runs):
     assert {"id", "actual", "predicted", "pi_lo", "pi_hi", "rel_error", "inside_pi"} <= set(rows.columns)
     assert result.median_rel_error == pytest.approx(np.median(np.abs(rows["rel_error"])))
     assert result.coverage == pytest.approx(rows["inside_pi"].mean())
+
+
+@pytest.mark.parametrize("metric", ["loss", "synth-casiab.rank1_mean"])
+def test_median_abs_error_is_in_metric_units(metric):
+    runs = offset_runs(metric)
+    result = backtest(runs, metric, "power-compute", fit_below=3e14, n_resamples=50)
+    assert (result.n_fit, result.n_test) == (15, 5)
+    assert result.rows["predicted"].to_numpy() - result.rows["actual"].to_numpy() == pytest.approx(-OFFSETS, abs=1e-9)
+    assert result.median_abs_error == pytest.approx(0.02, abs=1e-9)
+    rel = np.median(np.abs(OFFSETS / runs[metric].to_numpy()[-5:]))
+    assert result.median_rel_error == pytest.approx(rel, abs=1e-9) and abs(result.median_rel_error - 0.02) > 1e-4
+    assert result.to_dict()["median_abs_error"] == result.median_abs_error
 
 
 def test_backtest_on_chinchilla():

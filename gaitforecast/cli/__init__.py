@@ -14,6 +14,7 @@ from gaitforecast.cli import (  # noqa: E402,F401
     cmd_laws,
     cmd_models,
     cmd_runs,
+    cmd_summary,
     cmd_train,
 )
 

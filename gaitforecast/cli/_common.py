@@ -25,6 +25,13 @@ app = typer.Typer(
 # Human text and progress go to stderr; stdout carries only --json documents.
 console = Console(stderr=True)
 
+
+def table_console() -> Console:
+    """The stderr console for wide tables: piped or redirected stderr has no terminal width to respect, so the
+    columns are not squeezed into 80."""
+    return console if console.is_terminal else Console(stderr=True, width=200)
+
+
 DEFAULT_STORE = Path("runs") / "gaitforecast.duckdb"
 StoreOption = typer.Option(DEFAULT_STORE, "--store", help="Path of the DuckDB run store.")
 JsonOption = typer.Option(False, "--json", help="Print one JSON document on stdout.")

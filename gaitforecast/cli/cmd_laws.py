@@ -12,11 +12,12 @@ from rich.table import Table
 
 from gaitforecast.cli._common import JsonOption, StoreOption, app, console, emit_json, parse_amount
 from gaitforecast.errors import GaitforecastError
+from gaitforecast.metrics import MAIN_METRIC
 from gaitforecast import laws
 from gaitforecast.laws.fit import LawFitter
 
 MetricOption = typer.Option(
-    None, "--metric", help="Metric to fit (default: synth-casiab.rank1_mean, else the store's only metric)."
+    None, "--metric", help=f"Metric to fit (default: {MAIN_METRIC}, else the store's only metric)."
 )
 LawOption = typer.Option(
     "default", "--law",
@@ -62,8 +63,22 @@ def _fit(store: Path, metric: str | None, law: str, arch: str | None, resamples:
     if drop_worst:
         notes.append(f"left out the {drop_worst} run(s) with the worst {data.metric} (--drop-worst)")
     name = laws.resolve_law(data, law, budget=budget)
-    fitted = LawFitter(law=name, huber_delta=delta).fit(data)
-    return runs, laws.bootstrap(fitted, n_resamples=resamples, seed=seed), notes
+    try:
+        boot = laws.bootstrap(LawFitter(law=name, huber_delta=delta).fit(data), n_resamples=resamples, seed=seed)
+        loose = ", ".join(f"{k} (95 % interval [{lo:.3g}, {hi:.3g}])"
+                          for k, (lo, hi) in laws.unidentified_exponents(boot).items())
+        why = f"leaves {loose} unidentified"
+    except GaitforecastError as exc:  # the bootstrap could not refit the form at all
+        if law != "default":
+            raise
+        boot, loose, why = None, "all", f"could not be bootstrapped on these runs ({str(exc).rstrip('.')})"
+    if law == "default" and loose:  # the form the user did not choose explicitly is not identified: fall back
+        best = laws.fallback_law(data, instead_of=name, budget=budget)
+        if best != name:
+            notes.append(f"the {name} law {why}; fitted and forecast with {best} instead, the "
+                         f"form with the lowest rollout-backtest error (pass --law {name} to keep it)")
+            boot = laws.bootstrap(LawFitter(law=best, huber_delta=delta).fit(data), n_resamples=resamples, seed=seed)
+    return runs, boot, notes
 
 
 def _print_params(boot: laws.BootstrapResult) -> None:
@@ -193,7 +208,8 @@ def backtest_cmd(
     result = laws.backtest(data, law=name, fit_below=cutoff, n_resamples=resamples, seed=seed)
     out = result.to_dict()
     out.update({
-        "errors_in": f"{data.metric} (relative, (predicted - actual) / actual)",
+        "errors_in": f"{data.metric} (relative, (predicted - actual) / actual; median_abs_error in {data.metric} "
+                     "units, |predicted - actual|)",
         "ranking": None if ranking is None else ranking.to_dict(orient="records"),
         "selected": None if ranking is None else str(ranking.iloc[0]["law"]), "warnings": notes,
     })
@@ -203,7 +219,8 @@ def backtest_cmd(
     console.print(
         f"{name} law fitted on {result.n_fit} runs <= {result.fit_below:.3g} FLOPs, tested on {result.n_test}: "
         f"median |rel error| {result.median_rel_error:.2%}, mean {result.mean_rel_error:.2%}, "
-        f"bias {result.bias:+.2%}, 95 % PI coverage {result.coverage:.0%}", highlight=False)
+        f"median |error| {result.median_abs_error:.3g}, bias {result.bias:+.2%}, "
+        f"95 % PI coverage {result.coverage:.0%}", highlight=False)
     if ranking is not None:
         table = Table(title="candidate laws by held-out error (best first)")
         for col in ("law", "median |rel err|", "bias", "coverage", "note"):

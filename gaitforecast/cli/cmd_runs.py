@@ -7,16 +7,16 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from gaitforecast.cli._common import JsonOption, StoreOption, app, console, emit_json
+from gaitforecast.cli._common import JsonOption, StoreOption, app, console, emit_json, table_console
 from gaitforecast.errors import GaitforecastError
+from gaitforecast.metrics import MAIN_METRIC
 from gaitforecast.store import RunStore
 from gaitforecast.store_io import export_format, prepare_import, read_table
 
 _SHOWN_METRICS = 4
-_PREFERRED = ("synth-casiab.rank1_mean", "loss", "ssl_loss")
+_PREFERRED = (MAIN_METRIC, "loss", "ssl_loss")
 
 
 def _fmt(value: Any) -> str:
@@ -57,9 +57,7 @@ def runs_cmd(
         emit_json(records)
         return
     names = sorted({m for r in records for m in r["metrics"]})
-    # Piped or redirected stderr: no terminal width to respect, so do not squeeze the columns into 80.
-    out = console if console.is_terminal else Console(stderr=True, width=200)
-    out.print(_runs_table(records, names))
+    table_console().print(_runs_table(records, names))
     hidden = len(names) - _SHOWN_METRICS
     if hidden > 0:
         console.print(f"{hidden} more metrics not shown; use --json or `gaitforecast export` for all of them")

@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
+from rich.markup import escape
 
 from gaitforecast import __version__
 from gaitforecast.cli._common import DEFAULT_STORE, JsonOption, StoreOption, app, console, emit_json
+from gaitforecast.cli.cmd_summary import print_summary
 from gaitforecast.errors import GaitforecastError
 
 _EXEC = "Execution"
@@ -24,6 +26,17 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
+def _headline(run_store: Any) -> dict[str, Any] | None:
+    """The store's summary (see `gaitforecast summary`), or None with a note when there is none to give."""
+    from gaitforecast.sweep.summary import sweep_summary
+
+    try:
+        return sweep_summary(run_store)
+    except GaitforecastError as exc:
+        console.print(f"no summary: {escape(str(exc))}", highlight=False, soft_wrap=True)
+        return None
+
+
 def _execute(runs: list, spec_name: str, store: Path, workers: Optional[int], backend: str,
              device: Optional[str], cache_dir: Optional[Path], json_out: bool, quiet: bool,
              threads: Optional[int] = None) -> None:
@@ -31,7 +44,7 @@ def _execute(runs: list, spec_name: str, store: Path, workers: Optional[int], ba
     from gaitforecast.store import RunStore
     from gaitforecast.sweep.executors import run_sweep
     from gaitforecast.sweep.planner import summarize
-    from gaitforecast.sweep.progress import MAIN_METRIC, RichReporter
+    from gaitforecast.sweep.progress import RichReporter
 
     run_store = RunStore(store)
     started = time.perf_counter()
@@ -48,7 +61,6 @@ def _execute(runs: list, spec_name: str, store: Path, workers: Optional[int], ba
         raise typer.Exit(130) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
-    by_id = {r.id: r for r in runs}
     rows = []
     for r in runs:
         status = ("done" if r.id in summary.done else "failed" if r.id in summary.failed
@@ -71,11 +83,9 @@ def _execute(runs: list, spec_name: str, store: Path, workers: Optional[int], ba
         f"({summary.workers} worker(s) x {summary.threads_per_worker} thread(s)); store {store}",
         highlight=False,
     )
-    best = [x for x in rows if x["metrics"] and x["metrics"].get(MAIN_METRIC) is not None]
-    if best and not json_out:
-        top = max(best, key=lambda x: x["metrics"][MAIN_METRIC])
-        console.print(f"best {MAIN_METRIC}: {top['metrics'][MAIN_METRIC]:.3f} ({by_id[top['id']].label()})",
-                      highlight=False, soft_wrap=True)
+    doc["summary"] = _headline(run_store)
+    if doc["summary"] is not None and not json_out:
+        print_summary(doc["summary"])
     if json_out:
         emit_json(doc)
     if summary.failed or summary.interrupted:

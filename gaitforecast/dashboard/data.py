@@ -18,6 +18,8 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from gaitforecast.metrics import MAIN_METRIC
+
 DEFAULT_STORE = Path("runs") / "gaitforecast.duckdb"
 STORE_ENV = "GAITFORECAST_STORE"
 
@@ -182,7 +184,7 @@ def metric_columns(runs: pd.DataFrame, names: list[str] | None = None) -> list[s
 
 def default_metric(metrics: list[str]) -> str | None:
     """The product's main metric when present, else the first metric."""
-    for preferred in ("synth-casiab.rank1_mean", "loss"):
+    for preferred in (MAIN_METRIC, "loss"):
         if preferred in metrics:
             return preferred
     return metrics[0] if metrics else None

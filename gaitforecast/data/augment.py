@@ -186,10 +186,14 @@ def coco_to_gaitpt(seq: torch.Tensor) -> torch.Tensor:
 
 
 def two_views(
-    seq: torch.Tensor, frames: int, cfg: AugmentConfig, gen: torch.Generator
+    seq: torch.Tensor, frames: int, cfg: AugmentConfig, gen: torch.Generator, partner: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Two independent views of each sequence, in GaitPT order [B, frames, 18, 2] each."""
-    return coco_to_gaitpt(augment(seq, frames, cfg, gen)), coco_to_gaitpt(augment(seq, frames, cfg, gen))
+    """Two independent views of each sequence, in GaitPT order [B, frames, 18, 2] each.
+
+    The second view is cut from ``partner`` (e.g. the same walk from another camera, [B, T_src, 17, 3]) when
+    given, else from ``seq`` itself (two random windows of one track)."""
+    other = seq if partner is None else partner
+    return coco_to_gaitpt(augment(seq, frames, cfg, gen)), coco_to_gaitpt(augment(other, frames, cfg, gen))
 
 
 def center_window(seq: torch.Tensor, frames: int) -> torch.Tensor:

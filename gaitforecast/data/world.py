@@ -93,10 +93,14 @@ class Walks:
     coat: np.ndarray | None = None  # 0/1 (default 0)
     phone: np.ndarray | None = None  # 0/1 (default 0)
     noise: np.ndarray | None = None  # estimator noise level, 1 = typical (default 1)
+    # Tracks: the view changes along the walk (a turning walker, a curved path, passing the camera).
+    yaw_rate: np.ndarray | None = None  # degrees per second the yaw turns (default 0: a straight walk)
+    distance_rate: np.ndarray | None = None  # log-distance change per second (< 0 approaching; default 0)
 
     def __post_init__(self) -> None:
         n = len(self.identity)
-        defaults = {"speed": 1.0, "bag": 0.0, "coat": 0.0, "phone": 0.0, "noise": 1.0}
+        defaults = {"speed": 1.0, "bag": 0.0, "coat": 0.0, "phone": 0.0, "noise": 1.0, "yaw_rate": 0.0,
+                    "distance_rate": 0.0}
         for name in ("identity", "yaw", "pitch", "distance", *defaults):
             val = getattr(self, name)
             val = np.full(n, defaults[name], F32) if val is None else np.asarray(val)
@@ -114,7 +118,8 @@ class Walks:
 
 
 def _camera(yaw: np.ndarray, pitch: np.ndarray, distance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Camera centres [N, 3] and world->camera rotations [N, 3, 3] (rows: right, down, forward)."""
+    """Camera centres [M, 3] and world->camera rotations [M, 3, 3] (rows: right, down, forward), one per row
+    of the flat arrays ``yaw``, ``pitch``, ``distance`` [M]."""
     yr, pr = np.deg2rad(yaw.astype(np.float64)), np.deg2rad(pitch.astype(np.float64))
     target = np.array([0.0, 0.0, 0.9])
     centre = np.stack([distance * np.cos(yr), -distance * np.sin(yr), 0.9 + distance * np.tan(pr)], axis=1)
@@ -139,17 +144,38 @@ def _render_block(cfg: WorldConfig, ident: dict[str, np.ndarray], walks: Walks, 
         return np.stack(body, axis=-1)
     # Perspective projection; frontal walks start far enough away never to reach the camera.
     half_path = np.abs(travel[:, -1] - travel[:, 0]) / 2
-    dist = walks.distance.astype(F32) + half_path * np.abs(np.cos(np.deg2rad(walks.yaw))).astype(F32)
-    centre, rot = _camera(walks.yaw, walks.pitch, dist)
-    cam = rot @ body.reshape(3, n, T * NUM_COCO).transpose(1, 0, 2)  # [N, 3, T*17]: right, down, depth
-    cam -= rot @ centre[:, :, None]
-    right, down, depth = (cam[:, i].reshape(n, T, NUM_COCO) for i in range(3))
+    if np.any(walks.yaw_rate != 0) or np.any(walks.distance_rate != 0):
+        right, down, depth = _project_track(walks, body, half_path, cfg.fps)
+    else:
+        dist = walks.distance.astype(F32) + half_path * np.abs(np.cos(np.deg2rad(walks.yaw))).astype(F32)
+        centre, rot = _camera(walks.yaw, walks.pitch, dist)
+        cam = rot @ body.reshape(3, n, T * NUM_COCO).transpose(1, 0, 2)  # [N, 3, T*17]: right, down, depth
+        cam -= rot @ centre[:, :, None]
+        right, down, depth = (cam[:, i].reshape(n, T, NUM_COCO) for i in range(3))
     W, H = cfg.image_size
     offset = rng.normal(0, 0.05, (n, 2)).astype(F32) * F32(min(W, H))
     inv = F32(cfg.focal_px) / np.maximum(depth, F32(0.3))
     u = right * inv + (F32(W / 2) + offset[:, 0, None, None])
     v = down * inv + (F32(H / 2) + offset[:, 1, None, None])
     return _estimator(cfg, u, v, depth, walks, rng)
+
+
+def _project_track(walks: Walks, body: np.ndarray, half_path: np.ndarray,
+                   fps: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Camera-frame planes (right, down, depth) [N, T, 17] with a camera pose per frame: the yaw turns by
+    ``yaw_rate`` deg/s and the distance changes by ``exp(distance_rate * t)`` around mid-track, as when a
+    walker turns or follows a curved path past a fixed camera (the body stays in its own walking frame)."""
+    _, n, T, J = body.shape
+    t = (np.arange(T, dtype=np.float64) - (T - 1) / 2) / fps  # seconds from mid-track
+    yaw = walks.yaw.astype(np.float64)[:, None] + walks.yaw_rate.astype(np.float64)[:, None] * t  # [N, T]
+    dist = walks.distance.astype(np.float64)[:, None] * np.exp(walks.distance_rate.astype(np.float64)[:, None] * t)
+    dist = dist + half_path.astype(np.float64)[:, None] * np.abs(np.cos(np.deg2rad(yaw)))
+    pitch = np.broadcast_to(walks.pitch.astype(np.float64)[:, None], (n, T))
+    centre, rot = _camera(yaw.ravel(), pitch.ravel(), dist.ravel())  # [N*T, 3], [N*T, 3, 3]
+    pts = body.transpose(1, 2, 0, 3).reshape(n * T, 3, J)  # [N*T, 3, 17]
+    cam = rot @ (pts - centre[:, :, None])  # [N*T, 3, 17]
+    cam = cam.reshape(n, T, 3, J)
+    return cam[:, :, 0], cam[:, :, 1], cam[:, :, 2]
 
 
 def _estimator(cfg: WorldConfig, u: np.ndarray, v: np.ndarray, depth: np.ndarray, walks: Walks,
@@ -266,4 +292,16 @@ def random_walks(identity: np.ndarray, rng: np.random.Generator, yaw_range: tupl
     )
 
 
-__all__ = ["BLOCK", "WorldConfig", "Walks", "render", "random_walks", "sample_identities"]
+def track_walks(identity: np.ndarray, rng: np.random.Generator, turn_rate: float = 45.0,
+                approach_rate: float = 0.15) -> Walks:
+    """:func:`random_walks` whose view changes along the track: each track turns at a yaw rate uniform in
+    [-turn_rate, turn_rate] deg/s and its distance changes by a log-rate uniform in [-approach_rate,
+    approach_rate] per second. With both 0 these are :func:`random_walks` (the extra draws come after)."""
+    walks = random_walks(identity, rng)
+    n = len(walks)
+    walks.yaw_rate = rng.uniform(-turn_rate, turn_rate, n).astype(F32)
+    walks.distance_rate = rng.uniform(-approach_rate, approach_rate, n).astype(F32)
+    return walks
+
+
+__all__ = ["BLOCK", "WorldConfig", "Walks", "render", "random_walks", "track_walks", "sample_identities"]

@@ -10,11 +10,12 @@ Typical use, on any DataFrame shaped like ``RunStore.runs()``::
 
 from gaitforecast.laws.allocate import Allocation, CostModel, allocate, closed_form, cost_model_for, frontier
 from gaitforecast.laws.backtest import (
-    Backtest, Comparison, backtest, candidate_laws, compare, default_cutoff, rank_forms, resolve_law, select_law,
+    Backtest, Comparison, backtest, candidate_laws, compare, default_cutoff, fallback_law, rank_forms, resolve_law,
+    select_law,
 )
 from gaitforecast.laws.bootstrap import BootstrapResult, bootstrap, curve
 from gaitforecast.laws.data import LawData, choose_metric, is_accuracy_metric, metric_columns, prepare
-from gaitforecast.laws.diagnostics import diagnose, seed_noise
+from gaitforecast.laws.diagnostics import diagnose, seed_noise, unidentified_exponents
 from gaitforecast.laws.fit import FittedLaw, LawFitter, fit_law
 from gaitforecast.laws.forms import FORM_NAMES, FORMS, LawForm, get_form
 from gaitforecast.laws.isoflop import IsoFlopResult, isoflop
@@ -22,7 +23,7 @@ from gaitforecast.laws.isoflop import IsoFlopResult, isoflop
 __all__ = [
     "Allocation", "Backtest", "BootstrapResult", "Comparison", "CostModel", "FittedLaw", "FORM_NAMES", "FORMS",
     "IsoFlopResult", "LawData", "LawFitter", "LawForm", "allocate", "backtest", "bootstrap", "candidate_laws",
-    "choose_metric", "closed_form", "compare", "cost_model_for", "curve", "default_cutoff", "diagnose", "fit_law",
+    "unidentified_exponents", "choose_metric", "closed_form", "compare", "cost_model_for", "curve", "default_cutoff", "diagnose", "fit_law",
     "frontier", "get_form", "is_accuracy_metric", "isoflop", "metric_columns", "prepare", "rank_forms",
-    "resolve_law", "seed_noise", "select_law",
+    "resolve_law", "seed_noise", "select_law", "fallback_law",
 ]

@@ -25,7 +25,8 @@ CUTOFF_SHARE = 0.65  # default: fit on the lower 65 % of the log-compute range, 
 
 @dataclass(frozen=True)
 class Backtest:
-    """Result of one rollout backtest; errors are relative, in the metric's own units ((pred - actual) / actual)."""
+    """Result of one rollout backtest; errors are relative, in the metric's own units ((pred - actual) / actual),
+    except ``median_abs_error``: the median of |pred - actual| in the metric's units (accuracy, not error)."""
 
     law: str
     metric: str
@@ -33,6 +34,7 @@ class Backtest:
     n_fit: int
     n_test: int
     median_rel_error: float
+    median_abs_error: float
     mean_rel_error: float
     bias: float
     coverage: float
@@ -79,9 +81,9 @@ def backtest(runs: pd.DataFrame | LawData, metric: str | None = None, law: str =
     test = data.subset(~below)
     given = {k: np.exp(test.logx[k]) for k in form.inputs}
     bands = boot.predict(**given)
-    actual = test.to_metric_units(test.y)
+    actual, predicted = test.to_metric_units(test.y), bands["predicted"].to_numpy()
     with np.errstate(divide="ignore", invalid="ignore"):  # a held-out metric of exactly 0 has no relative error
-        rel = np.where(actual != 0, (bands["predicted"].to_numpy() - actual) / np.abs(actual), np.nan)
+        rel = np.where(actual != 0, (predicted - actual) / np.abs(actual), np.nan)
     scored = np.isfinite(rel)
     if not scored.any():
         raise GaitforecastError(f"every held-out run has {data.metric} = 0, so relative errors are undefined; "
@@ -90,13 +92,15 @@ def backtest(runs: pd.DataFrame | LawData, metric: str | None = None, law: str =
     rows = pd.DataFrame({
         "id": test.ids, "params": np.exp(test.logx["params"]) if "params" in test.logx else np.nan,
         "samples": np.exp(test.logx["samples"]) if "samples" in test.logx else np.nan,
-        "flops": np.exp(test.logx["flops"]), "actual": actual, "predicted": bands["predicted"].to_numpy(),
+        "flops": np.exp(test.logx["flops"]), "actual": actual, "predicted": predicted,
         "pi_lo": bands["pi_lo"].to_numpy(), "pi_hi": bands["pi_hi"].to_numpy(), "rel_error": rel,
         "inside_pi": inside,
     }).sort_values("flops", ignore_index=True)
     return Backtest(
         law=law, metric=data.metric, fit_below=cutoff, n_fit=int(below.sum()), n_test=int((~below).sum()),
-        median_rel_error=float(np.median(np.abs(rel[scored]))), mean_rel_error=float(np.mean(np.abs(rel[scored]))),
+        median_rel_error=float(np.median(np.abs(rel[scored]))),
+        median_abs_error=float(np.median(np.abs(predicted - actual)[scored])),
+        mean_rel_error=float(np.mean(np.abs(rel[scored]))),
         bias=float(np.mean(rel[scored])), coverage=float(np.mean(inside)), converged=fitted.converged, rows=rows,
     )
 
@@ -208,6 +212,12 @@ def compare(runs: pd.DataFrame, metric: str | None = None, law: str = "chinchill
 
 
 BUDGET_LAWS = ("chinchilla", "power-compute", "sigmoid-compute")
+
+
+def fallback_law(data: LawData, instead_of: str, budget: bool = False) -> str:
+    """The best-backtested form other than ``instead_of`` (for when that one is not identified by the runs)."""
+    return select_law(data, laws=[name for name in candidate_laws(data)
+                                  if name != instead_of and (not budget or name in BUDGET_LAWS)])
 
 
 def resolve_law(data: LawData, law: str | None = "default", budget: bool = False,

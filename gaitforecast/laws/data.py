@@ -13,13 +13,14 @@ import numpy as np
 import pandas as pd
 
 from gaitforecast.errors import GaitforecastError
+from gaitforecast.metrics import MAIN_METRIC
 
 ACCURACY_PREFIXES = ("rank1", "rank5", "map", "minp", "acc")
 NON_METRIC_COLUMNS = frozenset(
     "id arch width seed params params_nonembed unique_sequences samples flops wall_time_s throughput dtype "
     "threads versions git_sha status source config created_at updated_at flops_estimated".split()
 )
-DEFAULT_METRIC = "synth-casiab.rank1_mean"
+DEFAULT_METRIC = MAIN_METRIC
 ERROR_FLOOR = 1e-4  # a perfect-accuracy run is fitted as this error (log of 0 is undefined)
 
 
@@ -38,7 +39,7 @@ def metric_columns(runs: pd.DataFrame) -> list[str]:
 
 
 def choose_metric(runs: pd.DataFrame, metric: str | None) -> str:
-    """The metric to fit: the one asked for, else synth-casiab.rank1_mean, else the table's only metric."""
+    """The metric to fit: the one asked for, else the main metric (gaitforecast.metrics), else the table's only metric."""
     known = metric_columns(runs)
     if metric is not None:
         if metric not in runs.columns:

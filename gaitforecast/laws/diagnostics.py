@@ -15,6 +15,15 @@ from gaitforecast.laws.fit import FittedLaw
 
 MIN_DECADES = 1.0  # less compute span than this and an extrapolation is mostly guesswork
 NOISE_SIGNAL_RATIO = 0.5
+EXPONENT_CI_WIDTH = 0.5  # an exponent whose 95 % bootstrap interval is wider than this is not identified
+
+
+def unidentified_exponents(boot: BootstrapResult) -> dict[str, list[float]]:
+    """The law's exponents the runs do not identify (95 % interval wider than EXPONENT_CI_WIDTH), with their
+    intervals; empty when every exponent is identified."""
+    ci = boot.param_ci()
+    return {name: ci[name] for name in boot.law.form.exponent_names
+            if not (np.all(np.isfinite(ci[name])) and ci[name][1] - ci[name][0] < EXPONENT_CI_WIDTH)}
 
 
 def seed_noise(data: LawData) -> dict:
@@ -68,10 +77,18 @@ def diagnose(fit: FittedLaw | BootstrapResult) -> dict:
         warnings.append(f"parameter(s) {', '.join(law.at_bound)} at a bound: not identified by these runs")
     if law.starts_agreeing < 2:
         warnings.append("only one of the polished starts reached the best objective; the optimum may be fragile")
+    identified = None
+    if boot is not None:
+        loose = unidentified_exponents(boot)
+        identified = {name: name not in loose for name in law.form.exponent_names}
+        for name, (lo, hi) in loose.items():
+            warnings.append(f"exponent {name} is not identified by these runs: its 95 % interval [{lo:.3g}, {hi:.3g}] "
+                            f"is wider than {EXPONENT_CI_WIDTH}")
     if boot is not None and boot.n_failed > 0.05 * boot.n_resamples:
         warnings.append(f"{boot.n_failed} of {boot.n_resamples} bootstrap refits failed and were dropped")
     if data.clipped:
         warnings.append(f"{data.clipped} run(s) at perfect accuracy were fitted as error 1e-4")
     if data.dropped_missing:
         warnings.append(f"{data.dropped_missing} run(s) without a value for {data.metric} were left out")
-    return {"seed_noise": noise, "signal_sd_log": signal, "compute_span_decades": span, "warnings": warnings}
+    return {"seed_noise": noise, "signal_sd_log": signal, "compute_span_decades": span, "identified": identified,
+            "warnings": warnings}

@@ -16,7 +16,6 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from gaitforecast.errors import GaitforecastError
 
@@ -36,8 +35,13 @@ def check_input(x: torch.Tensor, joints: int, channels: int, frames: int | None)
                                 f"got {tuple(x.shape)}")
     if not x.is_floating_point():
         raise GaitforecastError(f"model input must be a float tensor {want}, got dtype {x.dtype}")
+
+
+def check_finite(x: torch.Tensor) -> None:
+    """Raise GaitforecastError if x holds NaN or inf. A host sync: call it on evaluation inputs, not per
+    training step (the training loop checks its loss instead)."""
     if not bool(torch.isfinite(x).all()):
-        raise GaitforecastError(f"model input {want} contains NaN or inf; normalise and fill missing joints first")
+        raise GaitforecastError("model input contains NaN or inf; normalise and fill missing joints first")
 
 
 class RMSNorm(nn.Module):
@@ -76,6 +80,29 @@ class Rotary(nn.Module):
         return self._cache[key]
 
 
+class _ShortSoftmax(torch.autograd.Function):
+    """Softmax over a short last axis (a few tokens). torch's kernel spends ~4x longer per row there than
+    max / exp / sum passes over the whole tensor (measured, [1536, 2, 7, 7] fwd+bwd 4.0 ms vs 0.9 ms)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        y = (x - x.amax(-1, keepdim=True)).exp_()
+        y = y.div_(y.sum(-1, keepdim=True))
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        (y,) = ctx.saved_tensors
+        gy = grad * y
+        return gy.sub_(y * gy.sum(-1, keepdim=True))
+
+
+def softmax_last(x: torch.Tensor) -> torch.Tensor:
+    """Softmax over the last axis, with the short-axis kernel below 16 tokens (torch's is faster above)."""
+    return _ShortSoftmax.apply(x) if x.shape[-1] < 16 else x.softmax(dim=-1)
+
+
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     """Rotate [..., n, hd] by position: x*cos + swap_halves(x)*sin (sin's first half is negated)."""
     half = x.shape[-1] // 2
@@ -96,27 +123,37 @@ class Attention(nn.Module):
         return self.out(attend(self.qkv(x), self.n_heads, self.scale, self.dropout if self.training else 0.0))
 
 
-def attend(qkv: torch.Tensor, n_heads: int, scale: float, dropout: float = 0.0,
-           rope: tuple[torch.Tensor, torch.Tensor] | None = None, math_kernel: bool = False) -> torch.Tensor:
-    """[S, n, 3d] packed q|k|v -> [S, n, d] attention output (heads merged).
-
-    ``math_kernel`` pins SDPA's math backend: for these short sequences (n <= 61) on CPU it trains
-    1.5-2x faster than the flash kernel, whose backward dominates under bf16 (measured, torch 2.13).
-    """
+def attend(qkv: torch.Tensor, n_heads: int, scale: float, dropout: float = 0.0) -> torch.Tensor:
+    """[S, n, 3d] packed q|k|v -> [S, n, d] attention output (heads merged), torch's default SDPA dispatch
+    (what nn.MultiheadAttention does; the v1 block)."""
     S, n, three_d = qkv.shape
     d = three_d // 3
-    qkv = qkv.view(S, n, 3, n_heads, d // n_heads).permute(2, 0, 3, 1, 4)  # [3, S, H, n, hd]
+    q, k, v = qkv.view(S, n, 3, n_heads, d // n_heads).permute(2, 0, 3, 1, 4).unbind(0)  # [S, H, n, hd] each
+    y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, scale=scale)
+    return y.transpose(1, 2).reshape(S, n, d)
+
+
+def attend_heads(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, n_heads: int, scale: float,
+                 rope: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+    """Multi-head attention of contiguous q, k, v [S, n, d] -> [S, n, d] (heads merged), optional RoPE.
+
+    On CPU the attention is written out (scaled q @ k^T, softmax, @ v): for these short sequences
+    (n <= 61) that trains faster than both SDPA kernels. The flash kernel's backward dominates under bf16,
+    and SDPA's math backend adds a "safe softmax" (isneginf / all / where passes, ~9 % of a GaitPT step)
+    that unmasked attention does not need (measured, torch 2.13). With one head (GaitPT's first stage)
+    every view below is free: no copies between the projections and the matmuls.
+    """
+    S, n, d = q.shape
+    q, k, v = (t.view(S, n, n_heads, d // n_heads).transpose(1, 2) for t in (q, k, v))  # [S, H, n, hd]
     if rope is not None:
-        cos, sin = (t.to(qkv.dtype) for t in rope)
-        qk = apply_rope(qkv[:2], cos, sin)
-        q, k, v = qk[0], qk[1], qkv[2]
+        cos, sin = (t.to(q.dtype) for t in rope)
+        q, k = apply_rope(q, cos * scale, sin * scale), apply_rope(k, cos, sin)  # the scale rides on q's rope
     else:
-        q, k, v = qkv.unbind(0)
-    if math_kernel and qkv.device.type == "cpu":
-        with sdpa_kernel(SDPBackend.MATH):
-            y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, scale=scale)  # [S, H, n, hd]
+        q = q * scale
+    if q.device.type == "cpu":
+        y = torch.matmul(softmax_last(torch.matmul(q, k.transpose(-1, -2))), v)  # [S, H, n, hd]
     else:
-        y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, scale=scale)
+        y = F.scaled_dot_product_attention(q, k, v, scale=1.0)
     return y.transpose(1, 2).reshape(S, n, d)
 
 
@@ -147,7 +184,13 @@ class SequentialBlock(nn.Module):
 
 
 class ParallelBlock(nn.Module):
-    """v2 layer: x + Attn(N(x)) + SwiGLU(N(x)); q|k|v|gate|up come from one matmul."""
+    """v2 layer: x + Attn(N(x)) + SwiGLU(N(x)); q|k|v|gate|up are rows of one weight ``w_in``.
+
+    The weight is one parameter (one muP group, one FLOP formula) but is applied as five matmuls on its
+    row blocks, so q, k, v, gate and up come out contiguous: SiLU and its backward on strided slices of
+    one packed output cost ~3x more at small widths, and strided q/k/v force copies before the attention
+    matmuls (measured on GaitPT w4-w8, CPU).
+    """
 
     def __init__(self, dim: int, n_heads: int, hidden: int, scale: float, rotary: bool):
         super().__init__()
@@ -160,9 +203,11 @@ class ParallelBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         S, n, d = x.shape
-        qkv, gate, up = self.w_in(self.norm(x)).split((3 * d, self.hidden, self.hidden), dim=-1)
+        xn, w, h = self.norm(x), self.w_in.weight, self.hidden
+        q, k, v, gate, up = (F.linear(xn, w[a:b]) for a, b in
+                             ((0, d), (d, 2 * d), (2 * d, 3 * d), (3 * d, 3 * d + h), (3 * d + h, 3 * d + 2 * h)))
         rope = self.rotary(n, x.device) if self.rotary is not None else None
-        y = attend(qkv, self.n_heads, self.scale, rope=rope, math_kernel=True)  # [S, n, d]
+        y = attend_heads(q, k, v, self.n_heads, self.scale, rope)  # [S, n, d]
         return x + self.attn_out(y) + self.mlp_out(F.silu(gate) * up)
 
 
@@ -211,4 +256,5 @@ class Encoder(nn.Module):
         return self.head(self.features(x))  # [B, P], not normalised
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
+        check_finite(x)
         return F.normalize(self.features(x).float(), dim=-1)  # [B, E], unit length

@@ -27,6 +27,7 @@ from gaitforecast.sweep.planner import PlannedRun
 
 BACKENDS = ("local", "ray")
 BASELINE_KIND = "random_init"
+RAW_BASELINE_KIND = "raw_baseline"
 
 
 @dataclass
@@ -136,6 +137,19 @@ def baseline_key(config: dict[str, Any]) -> str:
     return f"{config['arch']}:w{config['width']}:T{config['model']['frames']}:{d['suite_size']}:seed{d['world_seed']}"
 
 
+def raw_baseline_key(data: dict[str, Any]) -> str:
+    """Artifact key of the raw-joint nearest-neighbour baseline of a data config: its suites, nothing trained.
+
+    The synthetic suites depend on (suite_size, world_seed) only; a real CASIA-B suite also on its path and on the
+    frames it is read at (``max(pool_frames, frames)``, see ``load_suites``), so those join the key when it is set.
+    """
+    key = f"{data['suite_size']}:seed{data['world_seed']}"
+    casia = data.get("casia_b_path") or ""
+    if casia:
+        key += f":casia_b={casia}:F{max(data['pool_frames'], data['frames'])}"
+    return key
+
+
 @dataclass
 class SweepSummary:
     """What happened in a sweep (the `--json` document of run-small is built from it)."""
@@ -169,6 +183,7 @@ def run_sweep(runs: list[PlannedRun], store: Any, *, cache_dir: Path, workers: i
               eval_batch: int = 1024, lock_timeout: float = 7 * 24 * 3600.0,
               threads: int | None = None) -> SweepSummary:
     """Run every planned run that is not done yet; write each result as it arrives. Re-raises KeyboardInterrupt."""
+    from gaitforecast.sweep.baselines import raw_baseline_payload
     from gaitforecast.train.evaluate import prepare_data
     from gaitforecast.train.loop import pick_device
 
@@ -191,9 +206,14 @@ def run_sweep(runs: list[PlannedRun], store: Any, *, cache_dir: Path, workers: i
             summary.wall_time_s = time.perf_counter() - started
             return summary
         have_baseline = {a["key"] for a in store.artifacts(BASELINE_KIND)}
+        have_raw = {a["key"] for a in store.artifacts(RAW_BASELINE_KIND)}
         for data in {tuple(sorted(r.config["data"].items())) for r in todo}:
             rep.note("preparing data (pool and suites; cached on disk after the first time) ...")
             prepare_data(cache_dir, dict(data))
+            raw_key = raw_baseline_key(dict(data))
+            if raw_key not in have_raw:
+                w.put_artifact(RAW_BASELINE_KIND, raw_baseline_payload(cache_dir, dict(data)), key=raw_key)
+                have_raw.add(raw_key)
         pending = list(todo)
         in_flight: dict[str, PlannedRun] = {}
         runner = make_backend(backend, n_workers, threads)

@@ -18,7 +18,7 @@ from gaitforecast.errors import GaitforecastError
 from gaitforecast.sweep.spec import DataSpec, SweepSpec, TrainSpec
 
 # Bump when the meaning of a config changes (recipe code, data pipeline), so old ids are not reused.
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2  # 2: track / multi-camera positive pairs; held-out loss on the run's own pairs
 
 
 @dataclass(frozen=True)

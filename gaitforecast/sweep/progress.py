@@ -10,9 +10,8 @@ from rich.progress import (
     BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
 )
 
+from gaitforecast.metrics import MAIN_METRIC  # re-exported for the CLI
 from gaitforecast.sweep.planner import PlannedRun
-
-MAIN_METRIC = "synth-casiab.rank1_mean"
 
 
 def _fmt_flops(x: float) -> str:

@@ -10,7 +10,9 @@ Layout (every section but ``[[grid]]`` optional; missing fields take the default
     [data]     pool_sequences, pool_frames, frames, heldout_sequences, suite_size = "quick"|"full"|"sweep", world_seed,
                pool_path = "" (real poses to pretrain on instead of the synthetic pool: an OpenGait pose folder or
                a .npz file; its first pool_sequences usable sequences are used), casia_b_path = "" (a CASIA-B
-               pose tree scored zero-shot as the extra suite "casia-b", metrics "casia-b.rank1_mean" ...)
+               pose tree scored zero-shot as the extra suite "casia-b", metrics "casia-b.rank1_mean" ...),
+               pairs = "track"|"multicam" (what makes an SSL positive pair, see DataSpec), turn_rate,
+               approach_rate (how much the synthetic pool's tracks change view)
     [train]    epochs | samples, batch_size, lr, weight_decay, warmup_fraction, grad_clip, temperature,
                koleo_weight, eval_points, eval_during = "all"|"main", log_every, precision = "auto"|"fp32"|"bf16"
     [augment]  the fields of data.augment.AugmentConfig
@@ -33,6 +35,7 @@ from gaitforecast.errors import GaitforecastError
 
 PROFILES = ("quick", "default", "paper")
 SUITE_SIZES = ("quick", "full", "sweep")  # sweep: about half of quick (cheap final evals)
+PAIRS = ("track", "multicam")  # SSL positives: two windows of one track / one window from a second camera
 PRECISIONS = ("auto", "fp32", "bf16")  # auto: bf16 autocast where models.runtime says the hardware pays
 EVAL_DURING = ("all", "main")  # suites scored at the intermediate eval points (the final one scores all)
 
@@ -45,7 +48,20 @@ def _archs() -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class DataSpec:
-    """Which pretraining pool and evaluation suites the runs use (part of every run's identity)."""
+    """Which pretraining pool and evaluation suites the runs use (part of every run's identity).
+
+    ``pairs`` says what an SSL positive pair is, on top of the augmentations:
+
+    - ``"track"``: two random windows of one pool sequence. It assumes a sequence is one person's *track* whose
+      view may change along it (a walker turning or passing the camera; real tracklets do this). The synthetic
+      pool's tracks turn at up to ``turn_rate`` deg/s and drift in distance by up to ``approach_rate`` (log per
+      second); on real data a sequence file (an OpenGait ``<id>/<type>/<view>`` folder) is one track, so this
+      works unchanged and needs no labels. Use ``pool_frames`` well above ``frames`` so the windows differ.
+    - ``"multicam"``: one window of the track and one of the *same walk seen by another camera*. The synthetic
+      pool renders every track from a second camera; a real pool needs several views of one walk (an
+      OpenGait tree with the same ``<id>/<type>`` under several ``<view>`` folders, as multi-view sets record
+      them); sequences without a second view fall back to track pairs (counted in the run's pool manifest).
+    """
 
     pool_sequences: int = 2048
     pool_frames: int = 60
@@ -55,6 +71,9 @@ class DataSpec:
     world_seed: int = 0
     pool_path: str = ""
     casia_b_path: str = ""
+    pairs: str = "track"
+    turn_rate: float = 0.0
+    approach_rate: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -177,6 +196,12 @@ def _data(table: dict) -> DataSpec:
             kw[key] = _number(f"data.{key}", t[key], integer=True, lo=lo)
     if "suite_size" in t:
         kw["suite_size"] = _choice("data.suite_size", t["suite_size"], SUITE_SIZES)
+    if "pairs" in t:
+        kw["pairs"] = _choice("data.pairs", t["pairs"], PAIRS)
+    if "turn_rate" in t:
+        kw["turn_rate"] = _number("data.turn_rate", t["turn_rate"], integer=False, lo=0, hi=720)
+    if "approach_rate" in t:
+        kw["approach_rate"] = _number("data.approach_rate", t["approach_rate"], integer=False, lo=0, hi=2)
     for key in ("pool_path", "casia_b_path"):
         if key in t:
             kw[key] = _real_path(f"data.{key}", t[key])

@@ -29,16 +29,26 @@ _SUITES: dict[tuple, list["SuiteData"]] = {}
 
 @dataclass
 class PoolData:
-    """The whole pretraining pool, normalised COCO-17 [N, T, 17, 3], plus the held-out and training orders."""
+    """The whole pretraining pool, normalised COCO-17 [N, T, 17, 3], plus the held-out and training orders.
+
+    ``second`` [N, T, 17, 3] is the other member of each sequence's positive pair: the same tensor as
+    ``sequences`` for track pairs, the same walks from a second camera for multi-camera pairs.
+    """
 
     sequences: torch.Tensor
     heldout: np.ndarray  # pool indices never trained on
     order: np.ndarray  # the remaining indices in the pool's nested-subset order
     manifest: dict[str, Any]
+    second: torch.Tensor | None = None
 
     def train_indices(self, unique: int) -> np.ndarray:
         """The first ``unique`` training indices (nested: a smaller fraction is a prefix of a larger one)."""
         return self.order[:unique]
+
+    def pair(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The two sources of the positive pairs of pool rows ``idx``: (this track, its partner)."""
+        first = self.sequences[idx]
+        return first, (first if self.second is None else self.second[idx])
 
 
 @dataclass
@@ -55,25 +65,52 @@ def load_pool(cache_dir: Path, data: dict[str, Any]) -> PoolData:
     from gaitforecast.data.corpus import PretrainPool
 
     real = data.get("pool_path", "")
+    pairs = data.get("pairs", "track")
+    turn, approach = float(data.get("turn_rate", 0.0)), float(data.get("approach_rate", 0.0))
     key = (str(cache_dir), data["pool_sequences"], data["pool_frames"], data["world_seed"], data["heldout_sequences"],
-           real)
+           real, pairs, turn, approach)
     if key not in _POOLS:
+        second = None
         if real:
-            raw, manifest = _real_pool(Path(real), data)
+            raw, partner_raw, manifest = _real_pool(Path(real), data)
+            if partner_raw is not None:
+                second = torch.from_numpy(normalize(partner_raw))
         else:
             pool = PretrainPool.open(Path(cache_dir), n_sequences=data["pool_sequences"], frames=data["pool_frames"],
-                                     seed=data["world_seed"])
+                                     seed=data["world_seed"], turn_rate=turn, approach_rate=approach)
             raw, manifest = np.asarray(pool.sequences), dict(getattr(pool, "manifest", {}) or {})
+            if pairs == "multicam":
+                second = torch.from_numpy(normalize(np.asarray(pool.second)))
         ordered = np.arange(data["pool_sequences"], dtype=np.int64)  # both pools are nested prefixes
         heldout = ordered[-data["heldout_sequences"]:]
         order = ordered[: len(ordered) - data["heldout_sequences"]]
         seqs = torch.from_numpy(normalize(raw))
-        _POOLS[key] = PoolData(seqs, heldout, order, manifest)
+        _POOLS[key] = PoolData(seqs, heldout, order, manifest, second)
     return _POOLS[key]
 
 
-def _real_pool(path: Path, data: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any]]:
-    """The first ``pool_sequences`` usable real sequences, in a fixed shuffled order (seeded by world_seed)."""
+def multicam_partners(meta: Any) -> np.ndarray:
+    """For each real sequence, the row of the same walk (same ``id`` and ``type``) seen from the next other
+    ``view`` (cyclically), or the row itself where the walk has a single view."""
+    partner = np.arange(len(meta))
+    if not {"id", "type", "view"} <= set(meta.columns):
+        return partner
+    for _, group in meta.groupby(["id", "type"], sort=False):
+        rows = group.sort_values("view")
+        views = rows["view"].astype(str).to_numpy()
+        idx = rows.index.to_numpy()
+        for k in range(len(idx)):
+            for step in range(1, len(idx)):
+                other = (k + step) % len(idx)
+                if views[other] != views[k]:
+                    partner[idx[k]] = idx[other]
+                    break
+    return partner
+
+
+def _real_pool(path: Path, data: dict[str, Any]) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
+    """``pool_sequences`` usable real sequences, in a fixed shuffled order (seeded by world_seed), and for
+    multi-camera pairs each one's partner view (None for track pairs)."""
     from gaitforecast.data.formats import read_poses
     from gaitforecast.errors import GaitforecastError
 
@@ -84,9 +121,18 @@ def _real_pool(path: Path, data: dict[str, Any]) -> tuple[np.ndarray, dict[str, 
             f"data.pool_path {path} holds {n} usable sequences ({len(loaded.skipped)} skipped), fewer than "
             f"data.pool_sequences = {data['pool_sequences']}; lower pool_sequences or see `gaitforecast data-check`"
         )
-    pick = np.random.default_rng(data["world_seed"]).permutation(n)[: data["pool_sequences"]]
-    manifest = {"source": str(path), "usable": n, "skipped": len(loaded.skipped)}
-    return loaded.sequences[np.sort(pick)], manifest
+    pick = np.sort(np.random.default_rng(data["world_seed"]).permutation(n)[: data["pool_sequences"]])
+    manifest: dict[str, Any] = {"source": str(path), "usable": n, "skipped": len(loaded.skipped)}
+    if data.get("pairs", "track") == "multicam":
+        partner = multicam_partners(loaded.meta.reset_index(drop=True))[pick]
+        paired = int(np.sum(partner != pick))
+        if paired == 0:
+            raise GaitforecastError(
+                f"data.pairs = 'multicam' but no walk in {path} has a second view (the same <id>/<type> under "
+                "two <view> folders); use pairs = 'track'")
+        manifest["multicam_paired"], manifest["multicam_unpaired"] = paired, len(pick) - paired
+        return loaded.sequences[pick], loaded.sequences[partner], manifest  # partners may lie outside the pick
+    return loaded.sequences[pick], None, manifest
 
 
 def load_suites(cache_dir: Path, data: dict[str, Any]) -> list[SuiteData]:
@@ -160,7 +206,8 @@ def zero_shot(model: torch.nn.Module, suites: list[SuiteData], device: torch.dev
 def heldout_loss(model: torch.nn.Module, pool: PoolData, frames: int, augment: AugmentConfig,
                  temperature: float, koleo_weight: float, device: torch.device,
                  dtype: torch.dtype | None) -> float:
-    """SSL loss on the held-out slice with the same fixed views every time (batches of HELDOUT_BATCH)."""
+    """SSL loss on the held-out slice with the same fixed views every time (batches of HELDOUT_BATCH), with the
+    run's own positive pairs (track windows or camera pairs)."""
     was_training = model.training
     model.eval()
     gen = torch.Generator().manual_seed(HELDOUT_VIEW_SEED)
@@ -171,7 +218,8 @@ def heldout_loss(model: torch.nn.Module, pool: PoolData, frames: int, augment: A
             chunk = idx[start : start + HELDOUT_BATCH]
             if len(chunk) < 2:
                 break
-            v1, v2 = two_views(pool.sequences[chunk], frames, augment, gen)
+            first, partner = pool.pair(chunk)
+            v1, v2 = two_views(first, frames, augment, gen, partner)
             with _autocast(device, dtype):
                 z = model(torch.cat([v1, v2]).to(device))
             z1, z2 = z.float().chunk(2)

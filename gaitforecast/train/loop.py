@@ -141,7 +141,6 @@ def train_run(config: dict[str, Any], cache_dir: Path | str, *, threads: int | N
     suites = load_suites(Path(cache_dir), data)
     unique, batch, steps, samples = train_counts(data, train, config["fraction"])
     train_idx = torch.from_numpy(pool.train_indices(unique))
-    sequences = pool.sequences.to(dev) if dev.type == "cuda" else pool.sequences
 
     model = build_model(cfg, seed=seed).to(dev)
     amp = autocast_dtype(train.get("precision", "auto"), dev)
@@ -172,8 +171,8 @@ def train_run(config: dict[str, Any], cache_dir: Path | str, *, threads: int | N
     t_train = time.perf_counter()
     pending: list[tuple[int, torch.Tensor]] = []
     for step, pos in enumerate(_batches(unique, batch, steps, order_gen), start=1):
-        x = sequences[train_idx[pos].to(sequences.device)]
-        v1, v2 = two_views(x, cfg.frames, augment, view_gen)
+        first, partner = pool.pair(train_idx[pos])
+        v1, v2 = two_views(first, cfg.frames, augment, view_gen, partner)
         with (torch.autocast(dev.type, dtype=amp) if amp is not None else torch.enable_grad()):
             z = model(torch.cat([v1, v2]).to(dev, non_blocking=True))
         z1, z2 = z.float().chunk(2)
