@@ -15,7 +15,7 @@ the same process in the dtype the row ran in. Two sections, each printing its ra
    step-time work), loaded from git into this process, at fp32 as that commit's profile trained. Rows are
    interleaved (before, after, before, after ...) and the median is kept, so load on a shared machine hits
    both alike. Without git history the before rows are skipped, said so.
-Takes about 4 minutes on 2 cores.
+Takes about 5 minutes on 2 cores (a fair-original step at batch 64 alone takes ~25 s).
 """
 
 from __future__ import annotations
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
             timers = {"fair 0.05": StepTimer(FairGaitPT(dropout=0.05), None, 60, batch, None),
                       "fair 0": StepTimer(FairGaitPT(dropout=0.0), None, 60, batch, None),
                       "v1": ours(v1, batch, None), "v2": ours(v2, batch, auto)}
-            rates = interleaved(timers, 2, args.seconds)
+            rates = interleaved(timers, 1, args.seconds)
             fair = max(rates["fair 0.05"], rates["fair 0"])
             row("published", "fair original GaitPT, dropout 0.05 (T 60)", v1, batch, None, rates["fair 0.05"])
             row("published", "fair original GaitPT, dropout 0 (T 60)", v1, batch, None, rates["fair 0"])

@@ -154,3 +154,16 @@ def test_fit_reports_identified_exponents(chinchilla_store):
     out = run_json("fit", "--store", chinchilla_store, "--metric", "loss", "--resamples", "200")
     assert out["law"] == "chinchilla" and out["diagnostics"]["identified"] == {"alpha": True, "beta": True}
     assert not any("not identified" in w or "instead" in w for w in out["warnings"])
+
+
+def test_compare_default_law_fits_the_architecture_with_the_fewest_runs(tmp_path):
+    """20 runs of one family carry Chinchilla, 5 of the other only a 3-parameter law: both get power-compute."""
+    truth = {"E": 0.2, "A": 60.0, "B": 300.0, "alpha": 0.3, "beta": 0.3}
+    a = synthetic_runs("chinchilla", truth, n_configs=5, seed=1, arch="gaitpt")
+    b = synthetic_runs("chinchilla", truth, n_configs=20, seed=2, arch="gaitformer")
+    store = tmp_path / "uneven.duckdb"
+    RunStore(store).import_runs(pd.concat([a, b]).drop(columns="id"), "uneven.csv")
+    out = run_json("compare", "--store", store, *FAST)
+    assert out["law"] == "power-compute" and len(out["rows"]) == 8
+    forced = run_cli("compare", "--store", store, "--law", "chinchilla", "--resamples", "50")
+    assert forced.returncode == 2 and "needs at least 7 distinct runs" in forced.stderr

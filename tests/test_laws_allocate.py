@@ -89,13 +89,19 @@ def test_cost_model_for_imported_and_own_runs():
     assert cost_model_for(imported).ratio == pytest.approx(6.0, rel=1e-9)
     doubled = imported.assign(flops=imported["flops"] * 2)
     assert cost_model_for(doubled).ratio == pytest.approx(12.0, rel=1e-9)
-    own = pd.DataFrame({"source": "gaitforecast", "arch": "gaitformer", "width": [32, 64],
-                        "config": json.dumps({"frames": 30}), "params": [1e5, 4e5], "samples": [1e4, 1e4],
-                        "flops": [1e12, 4e12]})
+    from gaitforecast.sweep.planner import plan
+    from gaitforecast.sweep.spec import load_profile
+
+    planned = [r for r in plan(load_profile("default")) if r.arch == "gaitformer" and r.seed == 0]
+    own = pd.DataFrame({"source": "gaitforecast", "arch": r.arch, "width": r.width, "params": r.params,
+                        "samples": r.samples, "flops": r.flops, "config": json.dumps(r.config)} for r in planned)
     model = cost_model_for(own)
-    assert model.ratio is None and "gaitformer family (frames=30)" == model.name
-    n = np.array([model.params_range[0] * 2, model.params_range[1] / 2])
-    assert (model.flops_per_sample(n) > 6 * n).all()  # 30 frames x joints as tokens: far above 6 per param
+    frames = planned[0].config["model"]["frames"]
+    assert frames == 32 and model.ratio is None and model.name == f"gaitformer family (frames={frames})"
+    # the exact FLOP accounting of the runs themselves (attention over 32 frames), not a 60-frame guess
+    per_sample = model.flops_per_sample(own["params"].to_numpy(float))
+    np.testing.assert_allclose(per_sample, own["flops"] / own["samples"], rtol=1e-6)
+    assert (per_sample > 6 * own["params"]).all()  # frames x joints as tokens: far above 6 per parameter
 
 
 def test_compute_only_law_predicts_but_does_not_split():

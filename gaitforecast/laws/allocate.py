@@ -92,9 +92,11 @@ def _family_cost(own: pd.DataFrame) -> CostModel | None:
         return None
     arch = own["arch"].astype(str).mode().iloc[0]
     frames = 60
-    try:
-        frames = int(json.loads(own["config"].dropna().iloc[0]).get("frames", 60))
-    except (KeyError, IndexError, TypeError, ValueError):
+    try:  # a planned run keeps its window length in the model (and data) sections of its config
+        config = json.loads(own["config"].dropna().iloc[0])
+        frames = int(config.get("model", {}).get("frames") or config.get("data", {}).get("frames")
+                     or config.get("frames", 60))
+    except (AttributeError, KeyError, IndexError, TypeError, ValueError):
         pass
     widths = sorted({int(w) for w in own["width"].dropna()}) if "width" in own.columns else []
     lo, hi = (max(widths[0] // 4, 2), widths[-1] * 8) if widths else (8, 1024)
