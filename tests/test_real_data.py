@@ -99,3 +99,40 @@ fractions = [1.0]
     refused = subprocess.run(CLI + ["run-small", "--spec", str(spec), "--store", str(tmp_path / "t.duckdb"),
                                     "--cache-dir", str(tmp_path / "cache")], capture_output=True, text=True)
     assert refused.returncode == 2 and "fewer than" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def _real_data(path, pairs: str) -> dict:
+    return {"pool_path": str(path), "pool_sequences": 64, "pool_frames": 60, "frames": 30, "heldout_sequences": 8,
+            "world_seed": 0, "suite_size": "quick", "casia_b_path": "", "pairs": pairs}
+
+
+def test_multicam_pairs_on_a_real_tree_are_views_of_one_walk(trees, tmp_path):
+    from gaitforecast.data.formats import read_poses
+    from gaitforecast.skeleton import normalize
+    from gaitforecast.train.evaluate import load_pool
+
+    root = trees[0]
+    loaded = read_poses(root / "pool", frames=60)
+    pool = load_pool(tmp_path, _real_data(root / "pool", "multicam"))
+    assert pool.manifest["multicam_paired"] == 64 and pool.manifest["multicam_unpaired"] == 0
+    every = normalize(loaded.sequences).reshape(len(loaded.sequences), -1)
+
+    def row_of(seq) -> int:  # which file of the tree a pool row was read from
+        return int(np.argmin(np.abs(every - seq.numpy().reshape(1, -1)).sum(1)))
+
+    for i in range(0, 64, 7):
+        a, b = loaded.meta.iloc[row_of(pool.sequences[i])], loaded.meta.iloc[row_of(pool.second[i])]
+        assert (a["id"], a["type"]) == (b["id"], b["type"]) and a["view"] != b["view"]
+    track = load_pool(tmp_path, _real_data(root / "pool", "track"))
+    assert track.second is None and np.array_equal(track.sequences.numpy(), pool.sequences.numpy())
+
+
+def test_multicam_pairs_refuse_a_tree_without_a_second_view(trees, tmp_path):
+    from gaitforecast.errors import GaitforecastError
+    from gaitforecast.train.evaluate import load_pool
+
+    _, suite, _, _ = trees
+    single = tmp_path / "single"
+    _write_tree(single, suite, ids=list(range(0, 12)), views=[36], casia_names=False)
+    with pytest.raises(GaitforecastError, match="no walk in .* has a second view"):
+        load_pool(tmp_path, _real_data(single, "multicam"))
