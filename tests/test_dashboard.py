@@ -361,3 +361,25 @@ def test_law_pages_explain_a_store_without_finished_runs(tmp_path, monkeypatch):
     assert "No finished runs yet (1 running)" in at.info[0].value
     at.switch_page("views/runs.py").run()
     assert metrics(at)["Runs shown"] == "1"
+
+
+def test_pages_open_on_the_arch_with_most_runs_and_a_law_its_runs_carry(tmp_path, monkeypatch):
+    """Like the default sweep: 20 runs of one family, 5 of the other; no page may open on an error."""
+    import pandas as pd
+
+    from gaitforecast.laws.synthetic import synthetic_runs
+
+    truth = {"E": 0.2, "A": 5.0, "B": 20.0, "alpha": 0.3, "beta": 0.3}  # errors 0.2-0.7
+    table = pd.concat([synthetic_runs("chinchilla", truth, n_configs=5, seed=1, arch="gaitpt", metric=ds.METRIC),
+                       synthetic_runs("chinchilla", truth, n_configs=20, seed=2, arch="gaitformer", metric=ds.METRIC)])
+    store = tmp_path / "uneven.duckdb"
+    RunStore(store).import_runs(table.drop(columns="id"), "uneven.csv")
+    at = page(store, "scaling", monkeypatch)
+    assert at.sidebar.selectbox(key="arch").value == "gaitformer" and at.sidebar.selectbox(key="law").value == "chinchilla"
+    assert not at.error and metrics(at)["Runs fitted"] == "20"
+    at.sidebar.selectbox(key="arch").set_value("gaitpt").run()
+    assert at.sidebar.selectbox(key="law").value == "power-compute"
+    assert not at.exception and not at.error and metrics(at)["Runs fitted"] == "5"
+    arch_page = page(store, "architectures", monkeypatch)
+    assert not arch_page.error and "compared with `power-compute`" in " ".join(c.value for c in arch_page.caption)
+    assert len(arch_page.dataframe[0].value) == 8

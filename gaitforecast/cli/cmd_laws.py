@@ -240,11 +240,8 @@ def compare_cmd(
 ) -> None:
     """Compare two architectures: the metric difference at matched compute, with an interval."""
     runs, _ = _load_runs(store, None, all_archs=True)
-    if law in ("default", "auto"):  # one form for both: chinchilla only if each architecture's runs support it
-        counts = runs["arch"].astype(str).value_counts() if "arch" in runs.columns else pd.Series(dtype=int)
-        chosen = {laws.resolve_law(laws.prepare(runs[runs["arch"].astype(str) == a], metric, ()), "default")
-                  for a in counts.index[:2]}
-        law = chosen.pop() if len(chosen) == 1 else "power-compute"
+    if law in ("default", "auto"):  # one form for both: chinchilla only if each architecture's runs carry it
+        law = laws.comparison_law(runs, metric)
     result = laws.compare(runs, metric, law=law, n_resamples=resamples, seed=seed)
     out = result.to_dict()
     if json_out:

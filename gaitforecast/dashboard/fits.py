@@ -18,8 +18,8 @@ import streamlit as st
 from gaitforecast.dashboard import data as store_data
 from gaitforecast.errors import GaitforecastError
 from gaitforecast.laws import (
-    FORM_NAMES, BootstrapResult, CostModel, IsoFlopResult, LawFitter, allocate, bootstrap, compare, cost_model_for,
-    curve, diagnose, get_form, is_accuracy_metric, isoflop, prepare, rank_forms,
+    FORM_NAMES, BootstrapResult, CostModel, IsoFlopResult, LawFitter, allocate, bootstrap, compare,
+    cost_model_for, curve, diagnose, get_form, is_accuracy_metric, isoflop, prepare, rank_forms,
 )
 from gaitforecast.laws import backtest as rollout_backtest
 from gaitforecast.laws import frontier as allocation_frontier
@@ -148,6 +148,16 @@ def ranked_laws(path: str, sig: tuple, metric: str, arch: str | None, fit_below:
     """Every candidate law backtested and ranked by held-out error (best first)."""
     runs = runs_for(path, sig, arch)
     return _guard(rank_forms, runs, metric, fit_below=fit_below, n_resamples=100, seed=SEED)
+
+
+def comparison_law(path: str, sig: tuple, metric: str, preferred: str) -> str:
+    """The law both compared architectures are fitted with: ``preferred`` if each one's runs carry it."""
+    from gaitforecast.laws import comparison_law as choose
+
+    try:
+        return choose(runs_for(path, sig, None), metric, preferred)
+    except GaitforecastError:  # the comparison itself reports what is wrong with the runs
+        return preferred
 
 
 @st.cache_data(max_entries=16, show_spinner="Comparing architectures ...")

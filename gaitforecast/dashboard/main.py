@@ -52,8 +52,10 @@ def _sidebar() -> None:
         arch = st.session_state.get("arch") if len(archs) > 1 else (archs[0] if archs else None)
         laws = ui.law_options(snap, st.session_state["metric"], arch)
         if laws:
-            if st.session_state.get("law") not in laws:
+            # the law follows the architecture: its default again whenever the architecture changes
+            if st.session_state.get("law") not in laws or st.session_state.get("law_for_arch", arch) != arch:
                 st.session_state["law"] = laws[0]
+            st.session_state["law_for_arch"] = arch
             st.sidebar.selectbox("Law", laws, key="law",
                                  help="chinchilla: E + A/N^alpha + B/D^beta (allocates params vs samples); "
                                       "power-*: E + A x^-k along one axis; sigmoid-compute: bounded, for accuracy.")

@@ -53,22 +53,26 @@ class Context:
 
 
 def arch_options(snap: data.Snapshot) -> list[str]:
-    """Architectures among the finished runs, the main one (gaitpt) first when present."""
+    """Architectures among the finished runs, the one with the most runs first (as the CLI's default)."""
     from gaitforecast.dashboard.fits import architectures
 
-    archs = architectures(snap.done)
-    if "gaitpt" in archs:
-        archs.remove("gaitpt")
-        archs.insert(0, "gaitpt")
-    return archs
+    return architectures(snap.done)
 
 
 def law_options(snap: data.Snapshot, metric: str, arch: str | None) -> list[str]:
-    """Laws that can be fitted here, chinchilla first."""
+    """Laws that can be fitted here, the CLI's default choice first (chinchilla when these runs can carry it,
+    else power-compute)."""
     from gaitforecast.dashboard.fits import candidate_laws
+    from gaitforecast.errors import GaitforecastError
+    from gaitforecast.laws import prepare, resolve_law
 
     runs = snap.done if arch is None else snap.done[snap.done["arch"].astype(str) == arch]
-    return candidate_laws(runs, metric)
+    laws = candidate_laws(runs, metric)
+    try:
+        default = resolve_law(prepare(runs, metric, ()), "default")
+    except GaitforecastError:  # the page itself explains what is wrong with these runs
+        return laws
+    return sorted(laws, key=lambda name: name != default)
 
 
 def context(snap: data.Snapshot) -> Context:

@@ -10,7 +10,8 @@ Typical use, on any DataFrame shaped like ``RunStore.runs()``::
 
 from gaitforecast.laws.allocate import Allocation, CostModel, allocate, closed_form, cost_model_for, frontier
 from gaitforecast.laws.backtest import (
-    Backtest, Comparison, backtest, candidate_laws, compare, default_cutoff, fallback_law, rank_forms, resolve_law,
+    Backtest, Comparison, backtest, candidate_laws, compare, comparison_law, default_cutoff, fallback_law, rank_forms,
+    resolve_law,
     select_law,
 )
 from gaitforecast.laws.bootstrap import BootstrapResult, bootstrap, curve
@@ -25,5 +26,5 @@ __all__ = [
     "IsoFlopResult", "LawData", "LawFitter", "LawForm", "allocate", "backtest", "bootstrap", "candidate_laws",
     "unidentified_exponents", "choose_metric", "closed_form", "compare", "cost_model_for", "curve", "default_cutoff", "diagnose", "fit_law",
     "frontier", "get_form", "is_accuracy_metric", "isoflop", "metric_columns", "prepare", "rank_forms",
-    "resolve_law", "seed_noise", "select_law", "fallback_law",
+    "resolve_law", "seed_noise", "select_law", "fallback_law", "comparison_law",
 ]

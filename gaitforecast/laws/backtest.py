@@ -214,6 +214,20 @@ def compare(runs: pd.DataFrame, metric: str | None = None, law: str = "chinchill
 BUDGET_LAWS = ("chinchilla", "power-compute", "sigmoid-compute")
 
 
+def comparison_law(runs: pd.DataFrame, metric: str | None = None, preferred: str | None = None) -> str:
+    """One law form for both architectures of :func:`compare`: ``preferred`` when each architecture's runs can
+    carry it (its inputs present, enough distinct configurations), else the default choice that both can carry
+    (chinchilla if both would take it, else power-compute). The CLI and the dashboard both ask this."""
+    archs = list(runs["arch"].astype(str).value_counts().index[:2]) if "arch" in runs.columns else []
+    datas = [prepare(runs[runs["arch"].astype(str) == a], metric, ()) for a in archs]
+    if preferred not in (None, "default", "auto"):
+        form = get_form(preferred)
+        if all(all(k in d.logx for k in form.inputs) and len(np.unique(d.groups)) >= form.min_runs for d in datas):
+            return preferred
+    chosen = {resolve_law(d, "default") for d in datas}
+    return chosen.pop() if len(chosen) == 1 else "power-compute"
+
+
 def fallback_law(data: LawData, instead_of: str, budget: bool = False) -> str:
     """The best-backtested form other than ``instead_of`` (for when that one is not identified by the runs)."""
     return select_law(data, laws=[name for name in candidate_laws(data)

@@ -18,9 +18,13 @@ if len(archs) < 2:
         + (", an imported table" if snap.imported_only else "") + "). Train both families, e.g. "
         f"`gaitforecast run-small --profile default --store {snap.path}` (GaitPT and GaitFormer at matched sizes).")
 
-out = fits.comparison(ctx.path, ctx.sig, ctx.metric, ctx.law, ctx.n_boot)
+law = fits.comparison_law(ctx.path, ctx.sig, ctx.metric, ctx.law)  # one form both architectures' runs carry
+if law != ctx.law:
+    st.caption(f"Law `{ctx.law}` needs more runs of one architecture than the store has; both are compared "
+               f"with `{law}` (as `gaitforecast compare` does).")
+out = fits.comparison(ctx.path, ctx.sig, ctx.metric, law, ctx.n_boot)
 if not out.ok:
-    st.error(f"Cannot compare architectures with law `{ctx.law}` on `{ctx.metric}`: {out.error}")
+    st.error(f"Cannot compare architectures with law `{law}` on `{ctx.metric}`: {out.error}")
     st.stop()
 cmp = out.value
 a, b = cmp.arch_a, cmp.arch_b
