@@ -12,6 +12,7 @@ camera turns along the track (uniform in +-turn_rate deg/s) and the distance dri
 second), so two windows of one track see the same person from different angles. Every track is also rendered
 by a second camera (``pool.second``: the same walk, same body and noise draws, from a yaw drawn afresh), for
 multi-camera positive pairs.
+
 Identities come from the pool's own seed stream, disjoint from every evaluation suite's. Their ids are kept
 in ``identity.npy`` for diagnostics only; training never sees them.
 """
@@ -88,10 +89,10 @@ class PretrainPool:
              progress: Callable[[int, int], None] | None = None) -> "PretrainPool":
         """Open the pool cached under ``cache_dir``, generating it first if missing or stale.
 
-        The cache folder is keyed by (n_sequences, frames, seed, generator config hash); its manifest must
-        match or the pool is regenerated. Generation runs in chunks of 8,192 sequences written straight to
-        the memmap, under a file lock so that parallel workers generate it once. ``progress(done, total)``
-        is called after each chunk if given. ``turn_rate`` (deg/s) and ``approach_rate`` (log distance per
+        The cache folder is keyed by (n_sequences, frames, seed, turn and approach rates, generator config
+        hash); its manifest must match or the pool is regenerated. Generation runs in chunks of 8,192
+        sequences written straight to the memmap, under a file lock so that parallel workers generate it once.
+        ``progress(done, total)`` is called after each chunk if given. ``turn_rate`` (deg/s) and ``approach_rate`` (log distance per
         second) set how much the view changes along a track (0 = straight walks at a fixed view).
         """
         if n_sequences < 1:
