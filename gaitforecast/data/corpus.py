@@ -92,8 +92,9 @@ class PretrainPool:
         The cache folder is keyed by (n_sequences, frames, seed, turn and approach rates, generator config
         hash); its manifest must match or the pool is regenerated. Generation runs in chunks of 8,192
         sequences written straight to the memmap, under a file lock so that parallel workers generate it once.
-        ``progress(done, total)`` is called after each chunk if given. ``turn_rate`` (deg/s) and ``approach_rate`` (log distance per
-        second) set how much the view changes along a track (0 = straight walks at a fixed view).
+        ``progress(done, total)`` is called after each chunk if given. ``turn_rate`` (deg/s) and
+        ``approach_rate`` (log distance per second) set how much the view changes along a track (0 = straight
+        walks at a fixed view).
         """
         if n_sequences < 1:
             raise GaitforecastError(f"n_sequences must be >= 1, got {n_sequences}")
