@@ -23,6 +23,7 @@ from gaitforecast.laws import (
 )
 from gaitforecast.laws import backtest as rollout_backtest
 from gaitforecast.laws import frontier as allocation_frontier
+from gaitforecast.laws.data import frontier_mask
 from gaitforecast.laws.isoflop import iso_groups
 
 SEED = 0
@@ -220,13 +221,7 @@ def frontier_curve(table: pd.DataFrame, accuracy: bool) -> pd.DataFrame:
 
 def empirical_frontier(points: pd.DataFrame) -> pd.Series:
     """True for runs that no cheaper run beats (lower fitted target at less or equal compute)."""
-    order = points.sort_values(["flops", "y"]).index
-    best, flags = np.inf, pd.Series(False, index=points.index)
-    for i in order:
-        if points.at[i, "y"] < best:
-            best = points.at[i, "y"]
-            flags.at[i] = True
-    return flags
+    return pd.Series(frontier_mask(points["flops"].to_numpy(), points["y"].to_numpy()), index=points.index)
 
 
 def target_title(metric: str) -> str:

@@ -228,10 +228,14 @@ def comparison_law(runs: pd.DataFrame, metric: str | None = None, preferred: str
     return chosen.pop() if len(chosen) == 1 else "power-compute"
 
 
+def _choosable(data: LawData, budget: bool, leave_out: str | None = None) -> list[str]:
+    """Candidate forms for an automatic choice: those that answer a compute budget when ``budget``."""
+    return [name for name in candidate_laws(data) if name != leave_out and (not budget or name in BUDGET_LAWS)]
+
+
 def fallback_law(data: LawData, instead_of: str, budget: bool = False) -> str:
     """The best-backtested form other than ``instead_of`` (for when that one is not identified by the runs)."""
-    return select_law(data, laws=[name for name in candidate_laws(data)
-                                  if name != instead_of and (not budget or name in BUDGET_LAWS)])
+    return select_law(data, laws=_choosable(data, budget, leave_out=instead_of))
 
 
 def resolve_law(data: LawData, law: str | None = "default", budget: bool = False,
@@ -246,8 +250,7 @@ def resolve_law(data: LawData, law: str | None = "default", budget: bool = False
         get_form(law)
         return law
     if law == "auto":
-        laws = [name for name in candidate_laws(data) if not budget or name in BUDGET_LAWS]
-        return select_law(data, laws=laws, fit_below=fit_below)
+        return select_law(data, laws=_choosable(data, budget), fit_below=fit_below)
     chinchilla = FORMS["chinchilla"]
     two_axes = {"params", "samples"} <= set(data.logx) and all(np.ptp(data.logx[a]) > 0 for a in chinchilla.inputs)
     if two_axes and len(np.unique(data.groups)) >= chinchilla.min_runs:

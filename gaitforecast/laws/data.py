@@ -30,6 +30,21 @@ def is_accuracy_metric(metric: str) -> bool:
     return leaf.startswith(ACCURACY_PREFIXES)
 
 
+def frontier_mask(flops: np.ndarray, values: np.ndarray, higher: bool = False,
+                  tiebreak: np.ndarray | None = None) -> np.ndarray:
+    """True for the runs that beat every cheaper run: walking by increasing FLOPs (at equal FLOPs the better
+    value first, then ``tiebreak``), each run that sets a new best (max when ``higher``, else min)."""
+    flops, values = np.asarray(flops, float), np.asarray(values, float)
+    keys = [np.asarray(tiebreak)] if tiebreak is not None else []
+    order = np.lexsort(keys + [-values if higher else values, flops])
+    mask = np.zeros(len(flops), bool)
+    best = -np.inf if higher else np.inf
+    for i in order:
+        if (values[i] > best) if higher else (values[i] < best):
+            best, mask[i] = values[i], True
+    return mask
+
+
 def metric_columns(runs: pd.DataFrame) -> list[str]:
     """Numeric columns of a runs table that are metrics (not run bookkeeping)."""
     return [

@@ -12,10 +12,11 @@ import json
 import math
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from gaitforecast.errors import GaitforecastError
-from gaitforecast.laws.data import choose_metric, is_accuracy_metric
+from gaitforecast.laws.data import choose_metric, frontier_mask, is_accuracy_metric
 from gaitforecast.sweep.executors import BASELINE_KIND, RAW_BASELINE_KIND, baseline_key, raw_baseline_key
 
 
@@ -75,13 +76,11 @@ def _better(higher: bool):
 
 def compute_frontier(runs: list[dict[str, Any]], higher: bool) -> list[dict[str, Any]]:
     """Walk the runs by increasing FLOPs (the better value first at equal FLOPs); keep each that sets a new best."""
-    sign = -1.0 if higher else 1.0
-    walk = sorted((r for r in runs if r["flops"] is not None), key=lambda r: (r["flops"], sign * r["value"], r["id"]))
-    better, frontier = _better(higher), []
-    for r in walk:
-        if not frontier or better(r["value"], frontier[-1]["value"]):
-            frontier.append({"flops": r["flops"], "value": r["value"], "arch": r["arch"], "run": r["id"]})
-    return frontier
+    walk = [r for r in runs if r["flops"] is not None]
+    keep = frontier_mask(np.array([r["flops"] for r in walk]), np.array([r["value"] for r in walk]), higher,
+                         tiebreak=np.array([r["id"] for r in walk]))
+    order = sorted((r for r, k in zip(walk, keep) if k), key=lambda r: r["flops"])
+    return [{"flops": r["flops"], "value": r["value"], "arch": r["arch"], "run": r["id"]} for r in order]
 
 
 def sweep_summary(store: Any, metric: str | None = None) -> dict[str, Any]:
