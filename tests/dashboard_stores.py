@@ -52,7 +52,7 @@ def chinchilla_store(path: Path) -> RunStore:
 
 
 def true_error(arch: str, params: float, samples: float) -> float:
-    """Error of the synthetic world's law (before noise)."""
+    """-ln accuracy of the synthetic world's law (before noise): the target a law is fitted to."""
     law = TRUE_LAW[arch]
     return law["E"] + law["A"] / params ** law["alpha"] + law["B"] / samples ** law["beta"]
 
@@ -77,7 +77,7 @@ def own_runs(seed: int = 0) -> list[dict]:
                 seeds = (0, 1) if width == WIDTHS[arch][2] else (0,)
                 for run_seed in seeds:
                     err = true_error(arch, row["params"], samples) * float(np.exp(rng.normal(0, 0.01)))
-                    acc = float(np.clip(1.0 - err, 0.0, 1.0))
+                    acc = float(np.exp(-err))  # accuracies are fitted as -ln(accuracy)
                     config = {"arch": arch, "width": int(width), "frames": 60, "samples": samples, "seed": run_seed,
                               "budget": budget}
                     flops = float(row["train_flops_per_sample"] * samples)

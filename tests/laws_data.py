@@ -29,12 +29,12 @@ OFFSETS = np.array([0.01, -0.03, 0.02, -0.005, 0.04])  # held-out actual minus t
 
 
 def offset_runs(metric: str) -> pd.DataFrame:
-    """20 runs on an exact power law in compute (error = E + 50 C^-0.2); the 5 largest are moved by OFFSETS in the
+    """20 runs on an exact power law in compute (loss, or -ln accuracy, = E + 50 C^-0.2); the 5 largest are moved by OFFSETS in the
     metric's own units, so a fit on the 15 smaller ones predicts them off by exactly -OFFSETS."""
     flops, params = np.logspace(10, 16, 20), np.logspace(4, 7, 20)
     accuracy = metric != "loss"
     law = (0.1 if accuracy else 1.0) + 50.0 * flops ** -0.2
-    values = 1.0 - law if accuracy else law.copy()
+    values = np.exp(-law) if accuracy else law.copy()  # an accuracy is fitted as -ln(accuracy)
     values[-5:] += OFFSETS
     return pd.DataFrame({"id": [f"r{i}" for i in range(20)], "arch": "x", "params": params,
                          "samples": flops / (6 * params), "flops": flops, metric: values})

@@ -80,6 +80,25 @@ def test_accuracy_metric_is_fitted_as_error_and_predicted_as_accuracy():
     assert acc[0] == pytest.approx(0.95, abs=0.01)  # accuracy units: 1 - floor at huge compute
 
 
+def test_accuracy_is_fitted_as_negative_log_by_chinchilla():
+    true = {"E": 0.3, "A": 400.0, "B": 900.0, "alpha": 0.4, "beta": 0.35}
+    runs = synthetic_runs("chinchilla", true, n_configs=60, noise=0.01, seed=3, metric="synth-casiab.rank1_mean")
+    acc = runs["synth-casiab.rank1_mean"].to_numpy()
+    assert acc.min() > 0.0 and acc.max() < np.exp(-0.3)  # the table holds accuracies below exp(-E)
+    law = fit_law(runs, "synth-casiab.rank1_mean", "chinchilla")
+    assert law.fitted_as == "-ln synth-casiab.rank1_mean" and law.data.target == "neglog"
+    for name in ("alpha", "beta"):
+        assert law.params[name] == pytest.approx(true[name], abs=0.03), name
+    assert law.params["E"] == pytest.approx(0.3, rel=0.05)
+    truth = np.exp(-(0.3 + 400.0 / 1e8 ** 0.4 + 900.0 / 1e9 ** 0.35))  # accuracy = exp(-law), at the largest run
+    assert law.predict(params=[1e8], samples=[1e9])[0] == pytest.approx(truth, abs=0.003)
+    # the same prepared data refitted by the sigmoid are converted to its error target and back
+    data, kept = law.data.retarget("error"), np.maximum(acc, 1e-4)  # accuracies below 1e-4 are clipped
+    assert law.data.clipped == (acc < 1e-4).sum() > 0
+    assert data.y == pytest.approx(1.0 - kept) and data.to_metric_units(data.y) == pytest.approx(kept)
+    assert data.retarget("neglog").y == pytest.approx(law.data.y)
+
+
 def test_missing_floor_is_reported_at_bound():
     runs = synthetic_runs("power-compute", {"E": 1e-12, "A": 100.0, "k": 0.2}, n_configs=40, noise=0.01, seed=4)
     law = fit_law(runs, "loss", "power-compute")

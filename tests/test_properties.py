@@ -50,7 +50,7 @@ def run_tables(draw) -> tuple[pd.DataFrame, str]:
     rows = []
     for i, (a, b) in enumerate(zip(ln_n, ln_d)):
         for s in range(seeds):
-            if shape == "law":  # a Chinchilla-like loss with noise; accuracy = 1 - error
+            if shape == "law":  # a Chinchilla-like loss with noise; accuracy = exp(-loss)
                 err = 0.05 + 30 * math.exp(-0.3 * a) + 50 * math.exp(-0.3 * b)
                 value = err * math.exp(draw(st.floats(-0.2, 0.2)))
             elif shape == "random":
@@ -58,7 +58,7 @@ def run_tables(draw) -> tuple[pd.DataFrame, str]:
             else:
                 value = 0.5
             if metric == ACC:
-                value = min(1.0, max(0.0, 1.0 - value if shape == "law" else value))
+                value = min(1.0, max(0.0, math.exp(-value) if shape == "law" else value))
             rows.append({"id": f"r{i}s{s}", "arch": "gaitpt", "seed": s, "params": math.exp(a),
                          "samples": math.exp(b), "flops": 6 * math.exp(a + b), metric: value})
     table = pd.DataFrame(rows)

@@ -21,6 +21,7 @@ from gaitforecast.laws import (
     FORM_NAMES, BootstrapResult, CostModel, IsoFlopResult, LawFitter, allocate, bootstrap, compare,
     cost_model_for, curve, diagnose, get_form, is_accuracy_metric, isoflop, prepare, rank_forms,
 )
+from gaitforecast.laws.data import to_target
 from gaitforecast.laws import backtest as rollout_backtest
 from gaitforecast.laws import frontier as allocation_frontier
 from gaitforecast.laws.data import frontier_mask
@@ -188,15 +189,23 @@ def fit_points(boot: BootstrapResult, runs: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def band_frame(frame: pd.DataFrame, x: str, x_name: str, accuracy: bool, pred: str = "predicted",
+def fitted_target(metric: str, law: str) -> str:
+    """What ``law`` fits ``metric`` as: "loss", or for an accuracy the form's target ("neglog" or "error")."""
+    if not is_accuracy_metric(metric):
+        return "loss"
+    return get_form(law).accuracy_target if law in FORM_NAMES else "neglog"
+
+
+def band_frame(frame: pd.DataFrame, x: str, x_name: str, target: str, pred: str = "predicted",
                lo: str = "ci_lo", hi: str = "ci_hi") -> pd.DataFrame:
-    """A prediction table (metric units) as x_name, pred, lo, hi in the fitted target's units (error = 1 - acc
-    for accuracy metrics, where the bounds swap)."""
+    """A prediction table (metric units) as x_name, pred, lo, hi in the fitted target's units (``target`` as in
+    :func:`fitted_target`; for accuracies the transform decreases, so the bounds swap)."""
     p = pd.to_numeric(frame[pred], errors="coerce").to_numpy(float)
     a = pd.to_numeric(frame[lo], errors="coerce").to_numpy(float)
     b = pd.to_numeric(frame[hi], errors="coerce").to_numpy(float)
-    if accuracy:
-        p, a, b = 1.0 - p, 1.0 - b, 1.0 - a
+    if target != "loss":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p, a, b = (to_target(v, target)[0] for v in (p, b, a))
     return pd.DataFrame({x_name: pd.to_numeric(frame[x], errors="coerce").to_numpy(float), "pred": p,
                          "lo": np.minimum(a, b), "hi": np.maximum(a, b)})
 
@@ -208,11 +217,11 @@ def split_interval(frame: pd.DataFrame, col: str) -> tuple[np.ndarray, np.ndarra
     return np.asarray(lo, float), np.asarray(hi, float)
 
 
-def frontier_curve(table: pd.DataFrame, accuracy: bool) -> pd.DataFrame:
+def frontier_curve(table: pd.DataFrame, target: str) -> pd.DataFrame:
     """The laws frontier table as flops, pred, lo, hi (target units) plus params_opt and samples_opt."""
     t = table.copy()
     t["ci_lo"], t["ci_hi"] = split_interval(t, "predicted_ci")
-    out = band_frame(t, "budget_flops", "flops", accuracy)
+    out = band_frame(t, "budget_flops", "flops", target)
     for col in ("params_opt", "samples_opt"):
         if col in t.columns:
             out[col] = pd.to_numeric(t[col], errors="coerce").to_numpy(float)
@@ -224,6 +233,8 @@ def empirical_frontier(points: pd.DataFrame) -> pd.Series:
     return pd.Series(frontier_mask(points["flops"].to_numpy(), points["y"].to_numpy()), index=points.index)
 
 
-def target_title(metric: str) -> str:
-    """Axis title of the fitted target for ``metric``."""
-    return f"error = 1 − {metric}" if is_accuracy_metric(metric) else metric
+def target_title(metric: str, target: str) -> str:
+    """Axis title of the fitted target for ``metric`` (``target`` as in :func:`fitted_target`)."""
+    if target == "neglog":
+        return f"−ln {metric}"
+    return f"error = 1 − {metric}" if target == "error" else metric

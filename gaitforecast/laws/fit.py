@@ -109,7 +109,8 @@ def polish(form: LawForm, theta0: np.ndarray, logx: dict, logy: np.ndarray, delt
 class FittedLaw:
     """A fitted law: the form, its parameters, how well the search converged, and the data it was fitted on.
 
-    ``params`` are in the fitted target's units (error = 1 - accuracy for accuracy metrics; ``fitted_as`` says).
+    ``params`` are in the fitted target's units (for accuracy metrics -ln accuracy or the error rate, as the
+    form asks; ``fitted_as`` says).
     ``predict`` answers in the metric's own units; ``predict_fitted`` in the fitted target's units.
     """
 
@@ -135,7 +136,7 @@ class FittedLaw:
 
     @property
     def fitted_as(self) -> str:
-        return f"error = 1 - {self.metric}" if self.data.accuracy else self.metric
+        return self.data.fitted_as
 
     def _logx(self, params=None, samples=None, flops=None) -> dict[str, np.ndarray]:
         given = {"params": params, "samples": samples, "flops": flops}
@@ -151,7 +152,7 @@ class FittedLaw:
         return out
 
     def predict_fitted(self, params=None, samples=None, flops=None, theta: np.ndarray | None = None) -> np.ndarray:
-        """The law's value (loss, or error for accuracy metrics) at the given inputs; ``theta`` may be a batch."""
+        """The law's value in the fitted target's units at the given inputs; ``theta`` may be a batch."""
         logx = self._logx(params, samples, flops)
         shape = np.broadcast_shapes(*(v.shape for v in logx.values()))
         logx = {k: np.broadcast_to(v, shape).ravel() for k, v in logx.items()}
@@ -191,7 +192,7 @@ class LawFitter:
         form = get_form(self.law, self.chance_error)
         if not (np.isfinite(self.huber_delta) and self.huber_delta > 0):
             raise GaitforecastError(f"huber delta must be positive, got {self.huber_delta}")
-        data = runs if isinstance(runs, LawData) else prepare(runs, metric, form.inputs)
+        data = runs if isinstance(runs, LawData) else prepare(runs, metric, form.inputs, form.accuracy_target)
         return fit_data(form, data, self.huber_delta, self.n_refine, self.n_polish)
 
 
@@ -202,7 +203,9 @@ def fit_law(runs: pd.DataFrame | LawData, metric: str | None = None, law: str = 
 
 
 def fit_data(form: LawForm, data: LawData, delta: float = 1e-3, n_refine: int = 24, n_polish: int = 3) -> FittedLaw:
-    """Fit ``form`` to prepared data: screen the start grid, refine the best starts together, polish a few."""
+    """Fit ``form`` to prepared data: screen the start grid, refine the best starts together, polish a few.
+    An accuracy is fitted as the form's ``accuracy_target`` (the data are converted when they hold another)."""
+    data = data.retarget(form.accuracy_target)
     missing = [a for a in form.inputs if a not in data.logx]
     if missing:
         raise GaitforecastError(f"law {form.name!r} needs {', '.join(missing)}, which the runs lack")

@@ -1,6 +1,7 @@
 """Law families: what a scaling law looks like, in the log-space parametrisation the fitter works in.
 
-Every form predicts the *log* of the fitted target (loss, or error = 1 - accuracy) from the log of its inputs,
+Every form predicts the *log* of the fitted target (loss; for an accuracy -ln accuracy, or the error rate for the
+sigmoid, see ``accuracy_target``) from the log of its inputs,
 so positivity of amplitudes and floors holds by construction (log-sum-exp, as Hoffmann et al. and Epoch AI do).
 A form is a small immutable object: ``log_predict(theta, logx)`` returns the log-prediction and its Jacobian,
 vectorised over any leading batch axes of ``theta`` (the bootstrap fits a thousand resamples at once).
@@ -37,6 +38,7 @@ class LawForm:
     param_names: tuple[str, ...] = ()
     exponent_names: tuple[str, ...] = ()
     description: str = ""
+    accuracy_target: str = "neglog"  # what an accuracy metric is fitted as (laws.data.ACCURACY_TARGETS)
 
     @property
     def n_theta(self) -> int:
@@ -176,6 +178,7 @@ class SigmoidComputeForm(LawForm):
     param_names: tuple[str, ...] = ("E", "k", "C_mid")
     exponent_names: tuple[str, ...] = ("k",)
     description: str = "E + (chance - E) / (1 + (C/C_mid)^k), bounded by the chance error"
+    accuracy_target: str = "error"
     chance_error: float = 1.0
 
     def theta_names(self) -> tuple[str, ...]:

@@ -15,7 +15,8 @@ def synthetic_runs(law: str, params: dict[str, float], n_configs: int = 60, seed
 
     Configurations are log-uniform in params and samples (flops = ratio * params * samples); each is run
     ``seeds`` times with multiplicative log-normal noise of SD ``noise`` on the fitted target. For an
-    accuracy-like ``metric`` the law gives the error and the table holds 1 - error.
+    accuracy-like ``metric`` the law gives the form's fitted target (-ln accuracy, or the error rate for the
+    sigmoid) and the table holds the accuracy.
     """
     form = get_form(law)
     rng = np.random.default_rng(seed)
@@ -26,9 +27,9 @@ def synthetic_runs(law: str, params: dict[str, float], n_configs: int = 60, seed
     theta = theta_from_params(law, params)
     pred, _ = form.log_predict(theta, {"params": ln_n, "samples": ln_d, "flops": ln_c})
     y = np.exp(pred + rng.normal(0.0, noise, len(pred)))
-    from gaitforecast.laws.data import is_accuracy_metric
+    from gaitforecast.laws.data import from_target, is_accuracy_metric
 
-    values = 1.0 - y if is_accuracy_metric(metric) else y
+    values = from_target(y, form.accuracy_target) if is_accuracy_metric(metric) else y
     return pd.DataFrame({
         "id": [f"{arch}-{i}" for i in range(len(y))], "arch": arch, "seed": np.tile(np.arange(seeds), n_configs),
         "params": np.exp(ln_n), "samples": np.exp(ln_d), "flops": np.exp(ln_c), metric: values,

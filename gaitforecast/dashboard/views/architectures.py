@@ -48,20 +48,20 @@ c2.metric(f"{b} at {ui.fmt(mid['budget'])} FLOPs", f"{mid[b]:.4g}")
 c3.metric(f"{b} − {a}", f"{mid['diff']:+.3g}", help=f"95% interval [{mid['diff_lo']:.3g}, {mid['diff_hi']:.3g}]")
 
 # ---- each architecture's compute-optimal curve with its band, and its runs
-accuracy = fits.is_accuracy_metric(ctx.metric)
-y_title = fits.target_title(ctx.metric)
+target = fits.fitted_target(ctx.metric, ctx.law)
+y_title = fits.target_title(ctx.metric, target)
 curves, dots = [], []
 for arch in (a, b):
     front = fits.frontier(ctx.path, ctx.sig, ctx.metric, ctx.law, ctx.n_boot, arch)
     fit = fits.fitted(ctx.path, ctx.sig, ctx.metric, ctx.law, ctx.n_boot, arch)
     if front.ok:
-        c = fits.frontier_curve(front.value, accuracy)
+        c = fits.frontier_curve(front.value, target)
         curves.append(pd.DataFrame({"flops": c["flops"], "value": c["pred"], "lo": c["lo"], "hi": c["hi"],
                                     "arch": arch}))
     elif fit.ok and "flops" in fit.value.law.form.inputs:
         got = fits.law_curve(ctx.path, ctx.sig, ctx.metric, ctx.law, ctx.n_boot, arch, "flops")
         if got.ok:
-            c = fits.band_frame(got.value, "flops", "flops", accuracy)
+            c = fits.band_frame(got.value, "flops", "flops", target)
             curves.append(pd.DataFrame({"flops": c["flops"], "value": c["pred"], "lo": c["lo"], "hi": c["hi"],
                                         "arch": arch}))
     if fit.ok:

@@ -87,21 +87,21 @@ d2.download_button("Download CSV", pd.DataFrame([flat]).to_csv(index=False), fil
                    mime="text/csv", key="dl_csv")
 
 # ---- where the budget sits relative to the fitted runs
-accuracy = law.data.accuracy
+target = law.data.target
 front = fits.frontier(*ctx.key) if set(law.form.inputs) == {"params", "samples"} else None
 if front is not None and front.ok:
-    curve = fits.frontier_curve(front.value, accuracy)
+    curve = fits.frontier_curve(front.value, target)
 elif "flops" in law.form.inputs:
     got = fits.law_curve(*ctx.key, "flops")
-    curve = fits.band_frame(got.value, "flops", "flops", accuracy) if got.ok else None
+    curve = fits.band_frame(got.value, "flops", "flops", target) if got.ok else None
 else:
     curve = None
 if curve is not None:
     pts = fits.fit_points(boot, runs)
-    predicted_target = 1.0 - alloc["predicted"] if accuracy else alloc["predicted"]
+    predicted_target = float(fits.to_target(alloc["predicted"], target)[0])
     if curve["flops"].max() < budget:
         st.caption("The budget lies beyond the plotted law (which stops at 100x the largest run).")
-    st.altair_chart(charts.forecast(curve, budget, predicted_target, fits.target_title(ctx.metric),
+    st.altair_chart(charts.forecast(curve, budget, predicted_target, fits.target_title(ctx.metric, target),
                                     pts if "flops" in pts else None), width="stretch")
 
 with st.expander("Predict one configuration"):

@@ -13,8 +13,8 @@ st.title("Compute-optimal allocation")
 snap = ui.load_or_stop()
 ctx = ui.context(snap)
 runs = fits.runs_for(ctx.path, ctx.sig, ctx.arch)
-y_title = fits.target_title(ctx.metric)
-accuracy = fits.is_accuracy_metric(ctx.metric)
+target = fits.fitted_target(ctx.metric, ctx.law)
+y_title = fits.target_title(ctx.metric, target)
 
 # ---- IsoFLOP profiles (Chinchilla Approach 2)
 st.subheader("IsoFLOP profiles")
@@ -26,7 +26,7 @@ else:
     table = iso.budgets.copy()
     minima = table[table["vertex_inside"]].rename(columns={"flops": "budget"})
     minima = minima.assign(params=minima["params_opt"].astype(float),
-                           y=fits.band_frame(minima, "budget", "budget", accuracy, "metric_opt", "metric_opt",
+                           y=fits.band_frame(minima, "budget", "budget", target, "metric_opt", "metric_opt",
                                              "metric_opt")["pred"].to_numpy())
     grouped = iso_points[iso_points["group"].isin(
         [g for g, n in iso_points["group"].value_counts().items() if n >= 4])]
@@ -45,7 +45,7 @@ fit = fits.fitted(*ctx.key)
 points = fits.fit_points(fit.value, runs) if fit.ok else pd.DataFrame()
 allocates = fit.ok and set(fit.value.law.form.inputs) == {"params", "samples"}
 front = fits.frontier(*ctx.key) if allocates else None
-curve = fits.frontier_curve(front.value, accuracy) if front is not None and front.ok else None
+curve = fits.frontier_curve(front.value, target) if front is not None and front.ok else None
 if not fit.ok:
     st.error(f"Cannot fit law `{ctx.law}` to `{ctx.metric}`: {fit.error}")
 elif "flops" in points.columns:

@@ -14,11 +14,11 @@ snap = ui.load_or_stop()
 ctx = ui.context(snap)
 boot = ui.fitted_or_stop(ctx)
 law = boot.law
-accuracy = law.data.accuracy
+target = law.data.target
 summary = boot.to_dict()
 runs = fits.runs_for(ctx.path, ctx.sig, ctx.arch)
 points = fits.fit_points(boot, runs)
-y_title = fits.target_title(ctx.metric)
+y_title = fits.target_title(ctx.metric, target)
 
 st.caption(f"Law `{law.law}`: {law.form.description}; fitted to {law.fitted_as} of {law.n_runs} runs"
            + (f" ({ctx.arch})" if ctx.arch else "") + f", {boot.n_resamples} run-level bootstrap resamples.")
@@ -68,7 +68,7 @@ def _axis_chart(axis: str) -> None:
     if axis == "flops" and set(inputs) == {"params", "samples"}:
         table = fits.frontier(*ctx.key)
         if table.ok:
-            curve = fits.frontier_curve(table.value, accuracy)
+            curve = fits.frontier_curve(table.value, target)
             st.caption("Line: the law at the compute-optimal split of each budget; band: 95% bootstrap interval.")
         else:
             st.caption(f"No compute-optimal curve: {table.error}")
@@ -81,7 +81,7 @@ def _axis_chart(axis: str) -> None:
                        "interval of the law's mean. Dots: every run (colour = architecture).")
         out = fits.law_curve(*ctx.key, axis, fixed)
         if out.ok:
-            curve = fits.band_frame(out.value, axis, axis, accuracy)
+            curve = fits.band_frame(out.value, axis, axis, target)
         else:
             st.caption(f"No curve: {out.error}")
     else:
