@@ -60,7 +60,7 @@ def table(tmp_path: Path) -> Path:
 
 
 def test_import_runs_then_runs_json_is_one_document(tmp_path, table):
-    store = tmp_path / "s.duckdb"
+    store = tmp_path / "s.duckdb"  # missing: the command exits 2, after its imports
     done = gaitforecast("import-runs", str(table), "--store", str(store), "--column", 'params="Model Size"',
                         "--column", "flops=Training FLOP", "--json", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
@@ -83,7 +83,7 @@ def test_import_runs_then_runs_json_is_one_document(tmp_path, table):
 
 
 def test_export_infers_format_and_reimport_is_idempotent(tmp_path, table):
-    store = tmp_path / "s.duckdb"
+    store = tmp_path / "s.duckdb"  # missing: the command exits 2, after its imports
     RunStore(store).import_runs(pd.read_csv(table), table.name, {"params": "Model Size", "flops": "Training FLOP"})
     out = tmp_path / "out.parquet"
     done = gaitforecast("export", str(out), "--store", str(store), "--json", cwd=tmp_path)
@@ -103,7 +103,7 @@ def test_bad_input_exits_2_with_one_line_and_no_json(tmp_path, table):
 
     bad = tmp_path / "bad.csv"
     bad.write_text("params,samples,loss\n1e6,100,2.0\n-1,100,2.0\n")
-    store = tmp_path / "s.duckdb"
+    store = tmp_path / "s.duckdb"  # missing: the command exits 2, after its imports
     refused = gaitforecast("import-runs", str(bad), "--store", str(store), "--json", cwd=tmp_path)
     assert refused.returncode == 2 and refused.stdout == "" and "rows 2 " in refused.stderr
     assert not store.exists()
@@ -113,3 +113,17 @@ def test_bad_input_exits_2_with_one_line_and_no_json(tmp_path, table):
     refused = gaitforecast("runs", "--store", str(garbage), cwd=tmp_path)
     assert refused.returncode == 2 and "not a gaitforecast run store" in refused.stderr
     assert garbage.read_text() == "not a database"
+
+
+def test_cli_cold_start_leaves_heavy_libraries_unimported(tmp_path):
+    """`runs` and `fit` must not pay for torch, streamlit or ray (the CLI's cold start, issue 11)."""
+    store = tmp_path / "s.duckdb"  # missing: the command exits 2, after its imports
+    probe = ("import sys, runpy; from gaitforecast.cli import main; sys.argv = ['gaitforecast', 'runs', "
+             f"'--store', {str(store)!r}, '--json']\n"
+             "try:\n    main()\nexcept SystemExit:\n    pass\n"
+             "print([m for m in ('torch', 'streamlit', 'ray') if m in sys.modules], file=sys.stderr)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert out.stderr.strip().splitlines()[-1] == "[]", out.stderr
+    from gaitforecast.models import count_params, config_for  # the lazy names still resolve
+
+    assert count_params(config_for("gaitpt", 4, frames=32))[0] == 73004

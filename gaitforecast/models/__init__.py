@@ -11,57 +11,28 @@ FLOPs: models.flops.forward_flops / train_flops / family_table; muP: models.mup;
 
 from __future__ import annotations
 
-import torch
-import torch.nn as nn
+import importlib
+from typing import Any
 
-from gaitforecast.errors import GaitforecastError
 from gaitforecast.models.config import ARCHS, BASE_WIDTHS, FAMILY_WIDTHS, ModelConfig, config_for
-from gaitforecast.models.gaitformer import GaitFormer
-from gaitforecast.models.gaitpt import GaitPT
-from gaitforecast.models.mup import init_parameters
 
 __all__ = [
     "ARCHS", "BASE_WIDTHS", "FAMILY_WIDTHS", "ModelConfig", "config_for", "build_model", "count_params",
     "family_table", "forward_flops", "train_flops",
 ]
 
-
-def _model_class(cfg: ModelConfig) -> type[nn.Module]:
-    return GaitFormer if cfg.arch == "gaitformer" else GaitPT
-
-
-def build_model(cfg: ModelConfig, seed: int | None = None) -> nn.Module:
-    """Build and initialise the model for ``cfg`` on CPU; the same seed gives identical weights."""
-    if not isinstance(cfg, ModelConfig):
-        raise GaitforecastError(f"build_model needs a ModelConfig (see config_for), got {type(cfg).__name__}")
-    with torch.device("meta"):  # no wasted default init: every tensor is initialised once below
-        model = _model_class(cfg)(cfg)
-    model = model.to_empty(device="cpu")
-    generator = torch.Generator().manual_seed(seed) if seed is not None else None
-    init_parameters(model, cfg, generator)
-    return model
+# Names that need torch load on first use, so `import gaitforecast.models` (and the CLI, and the analysis
+# engine's cost model) stay free of torch's ~1 s import until a model is really built.
+_LAZY = {
+    "build_model": "build", "count_params": "build", "_model_class": "build",
+    "GaitPT": "gaitpt", "GaitFormer": "gaitformer",
+    "family_table": "flops", "forward_flops": "flops", "train_flops": "flops",
+}
 
 
-def count_params(model_or_cfg: nn.Module | ModelConfig, include_head: bool = False) -> tuple[int, int]:
-    """(total, non_embedding) parameter counts of the encoder.
-
-    The SSL projection head is excluded unless ``include_head`` (it is discarded after pre-training and
-    the published 4,498,784 for GaitPT counts the encoder only). "Embedding" parameters (Kaplan) are the
-    input projection of raw coordinates and the positional/CLS parameters.
-    """
-    if isinstance(model_or_cfg, ModelConfig):
-        with torch.device("meta"):
-            model = _model_class(model_or_cfg)(model_or_cfg)
-    else:
-        model = model_or_cfg
-    total = embedding = 0
-    for name, p in model.named_parameters():
-        if name.startswith("head.") and not include_head:
-            continue
-        total += p.numel()
-        if model.is_embedding_param(name):
-            embedding += p.numel()
-    return total, total - embedding
-
-
-from gaitforecast.models.flops import family_table, forward_flops, train_flops  # noqa: E402
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"gaitforecast.models.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'gaitforecast.models' has no attribute {name!r}")

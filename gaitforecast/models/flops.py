@@ -62,7 +62,7 @@ def train_flops(cfg: ModelConfig, sequences_seen: int, views: int = 2) -> int:
 def family_table(arch: str, frames: int = 60, widths: list[int] | tuple[int, ...] | None = None) -> pd.DataFrame:
     """One row per family member: arch, width, params, params_nonembed, forward_flops,
     train_flops_per_sample (= 3 x forward x 2 views). Default widths = FAMILY_WIDTHS[arch]."""
-    from gaitforecast.models import count_params  # late import: models/__init__ imports this module
+    from gaitforecast.models.build import count_params  # late import: it needs torch, this module does not
 
     rows = []
     for width in widths if widths is not None else FAMILY_WIDTHS[arch]:

@@ -66,7 +66,7 @@ def init_parameters(model: nn.Module, cfg: ModelConfig, generator: torch.Generat
 
 
 def _base_shapes(cfg: ModelConfig, base_width: int) -> dict[str, torch.Size]:
-    from gaitforecast.models import _model_class  # late import: the models import this module
+    from gaitforecast.models.build import _model_class  # late import: the models import this module
 
     base_cfg = dataclasses.replace(cfg, width=base_width)
     with torch.device("meta"):
@@ -117,7 +117,8 @@ def coord_check(arch: str, widths: tuple[int, ...] | list[int], steps: int = 4, 
     first update. The loss is MSE of the SSL projection to a fixed random target (width-independent, so
     only the parametrisation differs between widths); AdamW at a deliberately large lr.
     """
-    from gaitforecast.models import build_model, config_for  # late import: the models import this module
+    from gaitforecast.models.build import build_model  # late import: the models import this module
+    from gaitforecast.models.config import config_for
 
     if parametrization not in ("mup", "sp"):
         raise GaitforecastError(f"parametrization must be 'mup' or 'sp', got {parametrization!r}")
