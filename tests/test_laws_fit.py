@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from gaitforecast.errors import GaitforecastError
-from gaitforecast.laws import LawFitter, diagnose, fit_law, get_form, prepare
+from gaitforecast.laws import LawFitter, bootstrap, diagnose, fit_law, get_form, prepare
 from gaitforecast.laws.fit import objective, polish
 from gaitforecast.laws.synthetic import synthetic_runs, theta_from_params
 from laws_data import chinchilla_runs
@@ -99,11 +99,15 @@ def test_accuracy_is_fitted_as_negative_log_by_chinchilla():
     assert data.retarget("neglog").y == pytest.approx(law.data.y)
 
 
-def test_missing_floor_is_reported_at_bound():
+def test_missing_floor_is_reported_at_bound_and_held():
     runs = synthetic_runs("power-compute", {"E": 1e-12, "A": 100.0, "k": 0.2}, n_configs=40, noise=0.01, seed=4)
     law = fit_law(runs, "loss", "power-compute")
-    assert "log_E" in law.at_bound and "bound" in law.status
-    assert any("bound" in w for w in diagnose(law)["warnings"])
+    assert "log_E" in law.at_bound and "E held at" in law.status
+    assert list(law.fixed) == ["E"] and "lower bound" in law.fixed_why["E"]
+    assert law.params["k"] == pytest.approx(0.2, abs=0.01)  # the rest recovered with E held
+    assert any("E held at" in w for w in diagnose(law)["warnings"])
+    boot = bootstrap(law, n_resamples=100, seed=0)
+    assert np.ptp(boot.param_samples()["E"]) == 0.0  # held in every resample too
 
 
 def test_refuses_too_few_runs():
@@ -162,3 +166,44 @@ def test_predict_needs_the_law_inputs(chinchilla_law):
     value = chinchilla_law.predict(params=[1e9, 1e10], samples=[2e10, 2e11])
     assert value.shape == (2,) and value[0] > value[1] > chinchilla_law.params["E"]
     assert isinstance(pd.Series(chinchilla_law.to_dict()["params"]).sum(), float)
+
+
+def test_exponent_pushed_past_its_bound_is_held_and_the_rest_recovered():
+    true = {"E": 1.5, "A": 1e30, "B": 800.0, "alpha": 6.0, "beta": 0.3}  # alpha beyond the search's bound of 4
+    runs = synthetic_runs("chinchilla", true, n_configs=40, noise=0.01, seed=0, params_range=(1e4, 1e6))
+    law = fit_law(runs, "loss", "chinchilla")
+    assert law.fixed == {"alpha": 4.0} and "upper bound" in law.fixed_why["alpha"]
+    assert law.to_dict()["fixed"] == {"alpha": 4.0}
+    assert law.params["beta"] == pytest.approx(0.3, abs=0.01)
+    assert law.params["E"] == pytest.approx(1.5, rel=0.05)
+    boot = bootstrap(law, n_resamples=100, seed=0)
+    assert boot.param_ci()["alpha"] == [4.0, 4.0]
+
+
+def test_lmfit_point_fit_and_vectorised_solver_agree_on_chinchilla():
+    from gaitforecast.laws.fit import lmfit_refit, refine_batch
+
+    law = fit_law(chinchilla_runs(), "loss", "chinchilla")
+    form, data = law.form, law.data
+    logx = {k: data.logx[k] for k in form.inputs}
+    start = law.theta + np.array([0.3, -0.3, 0.05, 0.02, -0.02])
+    vec, _, _ = refine_batch(form, start[None, :], logx, data.logy, 1e-3, bounds=form.bounds(data.logy))
+    lm = lmfit_refit(form, data, start, 1e-3)
+    for theta in (vec[0], lm):
+        got = form.params(theta)
+        for name in ("E", "A", "B", "alpha", "beta"):
+            assert float(got[name]) == pytest.approx(law.params[name], rel=1e-3), name
+    assert law.params["alpha"] == pytest.approx(0.347, abs=0.003)  # Epoch AI's refit of Chinchilla
+
+
+def test_a_flat_profile_holds_the_exponent_the_runs_do_not_inform():
+    # no dependence on N at all: E and A/N^alpha trade off, alpha's profile is flat down to its bound
+    runs = synthetic_runs("chinchilla", {"E": 1.5, "A": 1e-9, "B": 800.0, "alpha": 0.3, "beta": 0.3},
+                          n_configs=40, noise=0.01, seed=0)
+    law = fit_law(runs, "loss", "chinchilla")
+    assert "alpha" in law.fixed and "profile interval reaches its lower bound" in law.fixed_why["alpha"]
+    assert law.params["beta"] == pytest.approx(0.3, abs=0.01)
+    # the same law on runs that do inform alpha holds nothing
+    runs = synthetic_runs("chinchilla", {"E": 1.5, "A": 300.0, "B": 800.0, "alpha": 0.35, "beta": 0.3},
+                          n_configs=40, noise=0.01, seed=0)
+    assert fit_law(runs, "loss", "chinchilla").fixed == {}

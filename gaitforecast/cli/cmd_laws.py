@@ -86,9 +86,10 @@ def _print_params(boot: laws.BootstrapResult) -> None:
     table = Table(title=f"{law.law} law for {law.fitted_as} ({law.n_runs} runs)")
     for col in ("parameter", "value", "95 % interval"):
         table.add_column(col)
-    ci = boot.param_ci()
+    ci, fixed = boot.param_ci(), law.fixed
     for name, value in law.params.items():
-        table.add_row(name, f"{value:.4g}", f"[{ci[name][0]:.4g}, {ci[name][1]:.4g}]")
+        shown = "held fixed (not identified)" if name in fixed else f"[{ci[name][0]:.4g}, {ci[name][1]:.4g}]"
+        table.add_row(name, f"{value:.4g}", shown)
     console.print(table)
     console.print(f"status: {law.status}", highlight=False)
 

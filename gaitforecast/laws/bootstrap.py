@@ -118,7 +118,7 @@ def bootstrap(law: FittedLaw, n_resamples: int = 1000, seed: int = 0, level: flo
     form, data = law.form, law.data
     logx = {k: data.logx[k] for k in form.inputs}
     logy = data.logy
-    bounds = form.bounds(logy)
+    bounds = law.bounds()  # parameters the runs do not identify stay held where the point fit holds them
     weights = resample_weights(data.groups, n_resamples, seed)
     thetas, _, grel = refine_batch(form, np.tile(law.theta, (n_resamples, 1)), logx, logy, law.huber_delta,
                                    weights, bounds=bounds)

@@ -26,6 +26,24 @@ def unidentified_exponents(boot: BootstrapResult) -> dict[str, list[float]]:
             if not (np.all(np.isfinite(ci[name])) and ci[name][1] - ci[name][0] < EXPONENT_CI_WIDTH)}
 
 
+def interval_at_bounds(boot: BootstrapResult, level: float = 0.95) -> dict[str, str]:
+    """Free internal parameters whose bootstrap interval reaches a bound of the search (while the point estimate
+    may not), with the side: {theta name: "lower" | "upper"}."""
+    law = boot.law
+    names = law.form.theta_names()
+    tail = 50.0 * (1.0 - level)
+    lo_q, hi_q = np.percentile(boot.thetas, [tail, 100.0 - tail], axis=0)
+    out = {}
+    for i, (lo, hi) in enumerate(law.form.bounds(law.data.logy)):
+        if i in law.held:
+            continue
+        if lo_q[i] <= lo + 1e-6 * max(1.0, abs(lo)):
+            out[names[i]] = "lower"
+        elif hi_q[i] >= hi - 1e-6 * max(1.0, abs(hi)):
+            out[names[i]] = "upper"
+    return out
+
+
 def seed_noise(data: LawData) -> dict:
     """Pooled within-configuration standard deviation from replicate runs (seeds of one configuration).
 
@@ -73,8 +91,18 @@ def diagnose(fit: FittedLaw | BootstrapResult) -> dict:
         warnings.append(f"the runs span only {span:.2f} decades of compute; extrapolations are weakly constrained")
     if not law.converged:
         warnings.append(law.status)
-    if law.at_bound:
-        warnings.append(f"parameter(s) {', '.join(law.at_bound)} at a bound: not identified by these runs")
+    names = law.form.theta_names()
+    for name, why in law.fixed_why.items():
+        warnings.append(f"{name} held at {law.fixed[name]:.3g} ({why}); the other parameters were fitted with it "
+                        "fixed, and their intervals assume it")
+    free_at_bound = [n for n in law.at_bound if names.index(n) not in law.held]
+    if free_at_bound:
+        warnings.append(f"parameter(s) {', '.join(free_at_bound)} at a bound: not identified by these runs")
+    if boot is not None:
+        reach = interval_at_bounds(boot)
+        if reach:
+            warnings.append("95 % interval(s) reach a bound of the search, so the runs do not pin them down: "
+                            + "; ".join(f"{n} up to its {side} bound" for n, side in reach.items()))
     if law.starts_agreeing < 2:
         warnings.append("only one of the polished starts reached the best objective; the optimum may be fragile")
     identified = None
