@@ -64,6 +64,8 @@ def _stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+METRIC_KIND_ARTIFACT = "metric_kind"  # artifact per metric: {"kind": ...}, key = the metric's name
+
 class RunStore:
     """A gaitforecast run store at `path` (default runs/gaitforecast.duckdb); created on the first write."""
 
@@ -336,9 +338,16 @@ class RunStore:
             metrics = con.execute(
                 f"SELECT run_id, name, value FROM metrics WHERE run_id IN (SELECT id FROM runs {where})", args
             ).df()
-            return wide_runs(runs[list(RUN_FIELDS)], metrics)
+            frame = wide_runs(runs[list(RUN_FIELDS)], metrics)
+            kinds = con.execute("SELECT key, payload FROM artifacts WHERE kind = ?", [METRIC_KIND_ARTIFACT]).fetchall()
+            frame.attrs["metric_kinds"] = {key: json.loads(p)["kind"] for key, p in kinds}  # read by laws.prepare
+            return frame
 
         return self._read(query)
+
+    def metric_kinds(self) -> dict[str, str]:
+        """Kinds recorded for metrics (``import-runs --kind``): {metric: "loss" | "accuracy" | "error"}."""
+        return {a["key"]: a["payload"]["kind"] for a in self.artifacts(METRIC_KIND_ARTIFACT)}
 
     def runs_records(self, status: str | None = None) -> list[dict[str, Any]]:
         """Runs as plain dicts (config and versions parsed, timestamps ISO, NaN -> None) with `metrics` name->value."""
@@ -385,7 +394,7 @@ class RunStore:
     def write_import(self, plan: ImportPlan, on_wait: Callable[[str], None] | None = None) -> int:
         """Write a prepared import in one transaction (re-importing the same rows replaces them: no duplicates)."""
         with self.writer(on_wait=on_wait) as w:
-            w.write_runs(plan.runs)
+            w.write_runs(plan.runs, [(METRIC_KIND_ARTIFACT, m, {"kind": k}) for m, k in plan.kinds.items()])
         return len(plan.runs)
 
     def export(self, path: Path | str, fmt: str | None = None, status: str | None = None) -> int:

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from gaitforecast.errors import GaitforecastError
+from gaitforecast.metrics import check_kind, kind_from_name
 from gaitforecast.store_schema import RUN_FIELDS
 
 # Run columns an import can carry over; the rest of RUN_FIELDS (id, status, config ...) is recomputed on import.
@@ -75,6 +76,8 @@ class ImportPlan:
     ignored_columns: list[str] = field(default_factory=list)
     flops_estimated: bool = False
     samples_derived: bool = False
+    kinds: dict[str, str] = field(default_factory=dict)  # metric -> loss | accuracy | error, stored with the runs
+    unknown_kind: list[str] = field(default_factory=list)  # numeric columns left out: no --metric, kind unknown
 
 
 def _rows_text(problems: dict[int, list[str]]) -> str:
@@ -117,9 +120,15 @@ def _mapped(df: pd.DataFrame, column_map: Mapping[str, str] | None) -> tuple[pd.
 
 
 def prepare_import(
-    df: pd.DataFrame, source: str, column_map: Mapping[str, str] | None = None, metrics: list[str] | None = None
+    df: pd.DataFrame, source: str, column_map: Mapping[str, str] | None = None, metrics: list[str] | None = None,
+    kinds: Mapping[str, str] | None = None,
 ) -> ImportPlan:
-    """Check and convert an external run table; raise GaitforecastError naming bad rows. Writes nothing."""
+    """Check and convert an external run table; raise GaitforecastError naming bad rows. Writes nothing.
+
+    ``kinds`` maps metric columns to loss / accuracy / error (key "*": every metric). Without ``metrics``, only
+    columns whose kind is given or certain from the name (loss, val_acc, top1_err, rank1 ...) are metrics; other
+    numeric columns are listed as ignored."""
+    kinds = {str(k): check_kind(v) for k, v in dict(kinds or {}).items()}
     source = _source_name(source)
     if len(df) == 0:
         raise GaitforecastError("the table has no data rows; nothing to import")
@@ -164,16 +173,31 @@ def prepare_import(
     else:
         candidates = [c for c in data.columns if c not in known and not str(c).startswith("Unnamed:")]
         ignored += [str(c) for c in data.columns if str(c).startswith("Unnamed:")]  # a saved pandas index
+    unknown_kind = [k for k in kinds if k != "*" and k not in candidates]
+    if unknown_kind:
+        raise GaitforecastError(f"--kind names column(s) {', '.join(unknown_kind)} that are not metric columns of "
+                                "the table; metric columns are: " + ", ".join(map(str, candidates)))
+    kind_of: dict[str, str] = {}
     metric_values: dict[str, pd.Series] = {}
+    unnamed_kind: list[str] = []
     for name in candidates:
         col = data[name]
         values, bad = _numbers(col)
         if metrics is None and (pd.api.types.is_bool_dtype(col) or not values.notna().any()):
             ignored.append(str(name))  # a text or empty column (labels, colours): not a metric
             continue
+        kind = kinds.get(str(name), kinds.get("*")) or kind_from_name(str(name))
+        if metrics is None and kind is None:
+            unnamed_kind.append(str(name))  # x, y, step ...: not a metric unless the user says so
+            continue
         flag(bad, f"metric {name} is not a number")
         flag(np.isinf(values), f"metric {name} is infinite")
+        if kind in ("accuracy", "error"):
+            flag(values.notna() & np.isfinite(values) & ((values < 0) | (values > 1)),
+                 f"{kind} {name} is outside [0, 1] (a fraction; pass --kind loss if it is not one)")
         metric_values[str(name)] = values
+        if kind is not None:
+            kind_of[str(name)] = kind
     if problems:
         raise GaitforecastError(
             f"{len(problems)} of {len(data)} rows cannot be imported, nothing was imported: {_rows_text(problems)}. "
@@ -222,6 +246,7 @@ def prepare_import(
     return ImportPlan(
         source=source, runs=runs, metrics=sorted(metric_values), ignored_columns=sorted(set(ignored)),
         flops_estimated="flops" not in numeric, samples_derived="samples" not in numeric,
+        kinds=dict(sorted(kind_of.items())), unknown_kind=sorted(unnamed_kind),
     )
 
 

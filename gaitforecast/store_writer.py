@@ -208,13 +208,24 @@ class StoreWriter:
         """
         return self._store._transaction(lambda con: _upsert(con, run, _now()))
 
-    def write_runs(self, runs: Iterable[Mapping[str, Any]]) -> list[str]:
+    def write_runs(self, runs: Iterable[Mapping[str, Any]],
+                   artifacts: Iterable[tuple[str, str, Any]] = ()) -> list[str]:
         """Write many runs (with their metrics) in a single transaction: used by imports, all-or-nothing.
+        ``artifacts`` (kind, key, payload) are written in the same transaction (an import's metric kinds).
 
         Unlike upsert_run this replaces whole rows: a field a run does not give is reset (created_at is kept).
         """
-        batch = list(runs)
-        return self._store._transaction(lambda con: _bulk_upsert(con, batch, _now()))
+        batch, extra = list(runs), list(artifacts)
+
+        def write(con: duckdb.DuckDBPyConnection) -> list[str]:
+            ids = _bulk_upsert(con, batch, _now())
+            for kind, key, payload in extra:
+                con.execute("INSERT INTO artifacts VALUES (?, ?, ?, ?) ON CONFLICT (kind, key) DO UPDATE SET "
+                            "payload = excluded.payload, created_at = excluded.created_at",
+                            [kind, key, _now(), canonical_json(payload)])
+            return ids
+
+        return self._store._transaction(write)
 
     def set_status(self, run_id: str, status: str, error: str | None = None) -> None:
         """Change a run's status ('running', 'done', 'failed', 'interrupted'), optionally recording an error text."""

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -91,7 +92,11 @@ def test_backtest_json_contract(chinchilla_store):
     assert (out["n_fit"], out["n_test"]) == (217, 23) and len(out["rows"]) == 23
     assert out["median_rel_error"] < 0.02 and 0 <= out["coverage"] <= 1
     assert {"actual", "predicted", "pi_lo", "pi_hi", "rel_error"} <= set(out["rows"][0])
-    assert [r["law"] for r in out["ranking"]][0] == out["selected"]
+    assert [r["law"] for r in out["ranking"]][0] == out["best_ranked"]
+    assert out["selected"] == out["law"] == "chinchilla"  # the headline figures are the selected law's
+    assert out["kind"] == "loss"
+    widths = [r["pi_hi"] - r["pi_lo"] for r in out["rows"]]
+    assert out["median_interval_width"] == pytest.approx(float(np.median(widths)))
 
 
 def test_backtest_median_abs_error_in_accuracy_units(tmp_path):

@@ -28,15 +28,20 @@ ArchOption = typer.Option(None, "--arch", help="Only runs of this architecture (
 ResamplesOption = typer.Option(1000, "--resamples", help="Bootstrap resamples for the intervals.")
 SeedOption = typer.Option(0, "--seed", help="Seed of the bootstrap resampling.")
 DeltaOption = typer.Option(1e-3, "--huber-delta", help="Huber delta on log residuals (1e-3 as Hoffmann/Epoch).")
+KindOption = typer.Option(
+    None, "--kind", help="What the metric is: loss, accuracy or error (default: as stored by import-runs --kind, "
+                         "else from its name; asked for when the name does not say).")
 DropOption = typer.Option(
     0, "--drop-worst", help="Leave out the K runs with the worst metric (Epoch drops 5 on the Chinchilla table).")
 
 
-def _load_runs(store: Path, arch: str | None, all_archs: bool = False) -> tuple[pd.DataFrame, list[str]]:
-    """Finished runs of the store, restricted to one architecture unless ``all_archs``."""
+def _load_runs(store: Path, arch: str | None, all_archs: bool = False, metric: str | None = None,
+               kind: str | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """Finished runs of the store, restricted to one architecture unless ``all_archs``; ``kind`` (--kind) is
+    recorded for ``metric`` on the frame, where laws.prepare reads it."""
     from gaitforecast.store import RunStore
 
-    runs = RunStore(store).runs(status="done")
+    runs = _with_kind(RunStore(store).runs(status="done"), metric, kind)
     notes: list[str] = []
     if len(runs) == 0:
         raise GaitforecastError(
@@ -56,9 +61,20 @@ def _load_runs(store: Path, arch: str | None, all_archs: bool = False) -> tuple[
     return runs[runs["arch"].fillna("").astype(str) == counts.index[0]], notes
 
 
+def _with_kind(runs: pd.DataFrame, metric: str | None, kind: str | None) -> pd.DataFrame:
+    if kind is None or len(runs) == 0:
+        return runs
+    from gaitforecast.metrics import check_kind
+
+    name = laws.choose_metric(runs, metric)
+    runs.attrs["metric_kinds"] = {**runs.attrs.get("metric_kinds", {}), name: check_kind(kind)}
+    return runs
+
+
 def _fit(store: Path, metric: str | None, law: str, arch: str | None, resamples: int, seed: int,
-         delta: float, drop_worst: int, budget: bool = False) -> tuple[pd.DataFrame, laws.BootstrapResult, list[str]]:
-    runs, notes = _load_runs(store, arch)
+         delta: float, drop_worst: int, budget: bool = False,
+         kind: str | None = None) -> tuple[pd.DataFrame, laws.BootstrapResult, list[str]]:
+    runs, notes = _load_runs(store, arch, metric=metric, kind=kind)
     data = laws.prepare(runs, metric, ()).drop_worst(drop_worst)
     if drop_worst:
         notes.append(f"left out the {drop_worst} run(s) with the worst {data.metric} (--drop-worst)")
@@ -103,13 +119,15 @@ def _warn(notes: list[str]) -> None:
 def fit_cmd(
     store: Path = StoreOption, metric: Optional[str] = MetricOption, law: str = LawOption,
     arch: Optional[str] = ArchOption, resamples: int = ResamplesOption, seed: int = SeedOption,
-    huber_delta: float = DeltaOption, drop_worst: int = DropOption, json_out: bool = JsonOption,
+    huber_delta: float = DeltaOption, drop_worst: int = DropOption, kind: Optional[str] = KindOption,
+    json_out: bool = JsonOption,
 ) -> None:
     """Fit a scaling law to the finished runs, with bootstrap intervals on every parameter."""
-    runs, boot, notes = _fit(store, metric, law, arch, resamples, seed, huber_delta, drop_worst)
+    runs, boot, notes = _fit(store, metric, law, arch, resamples, seed, huber_delta, drop_worst, kind=kind)
     diag = laws.diagnose(boot)
     out: dict[str, Any] = boot.to_dict()
     out["params_units"] = out.pop("fitted_as")
+    out["kind"] = boot.law.data.kind
     iso = laws.isoflop(boot.law.data)
     out.update({"diagnostics": diag, "warnings": notes + diag["warnings"],
                 "isoflop": iso.to_dict() if iso else None})
@@ -140,7 +158,8 @@ def predict_cmd(
     samples: Optional[str] = typer.Option(None, "--samples", help="Training samples D of one configuration."),
     store: Path = StoreOption, metric: Optional[str] = MetricOption, law: str = LawOption,
     arch: Optional[str] = ArchOption, resamples: int = ResamplesOption, seed: int = SeedOption,
-    huber_delta: float = DeltaOption, drop_worst: int = DropOption, json_out: bool = JsonOption,
+    huber_delta: float = DeltaOption, drop_worst: int = DropOption, kind: Optional[str] = KindOption,
+    json_out: bool = JsonOption,
 ) -> None:
     """Forecast: the compute-optimal model size and samples for --budget, or the metric of --params/--samples."""
     c = parse_amount(budget, "--budget") if budget is not None else None
@@ -151,7 +170,7 @@ def predict_cmd(
     if c is not None and n is not None and d is not None:
         raise GaitforecastError("pass --budget, or --params with --samples, not all three")
     runs, boot, notes = _fit(store, metric, law, arch, resamples, seed, huber_delta, drop_worst,
-                             budget=n is None)
+                             budget=n is None, kind=kind)
     cost = laws.cost_model_for(runs, arch)
     if n is not None:
         if d is None:
@@ -163,7 +182,8 @@ def predict_cmd(
         out = alloc.to_dict()
         notes = notes + list(alloc.notes)
     law_ = boot.law
-    out.update({"law": law_.law, "metric": law_.metric, "cost_model": cost.name, "n_runs": law_.n_runs,
+    out.update({"law": law_.law, "metric": law_.metric, "kind": law_.data.kind, "cost_model": cost.name,
+                "n_runs": law_.n_runs,
                 "predicted_units": law_.metric, "warnings": notes + laws.diagnose(boot)["warnings"]})
     out.pop("notes", None)
     if json_out:
@@ -192,11 +212,11 @@ def backtest_cmd(
     store: Path = StoreOption, metric: Optional[str] = MetricOption, law: str = LawOption,
     arch: Optional[str] = ArchOption, resamples: int = typer.Option(500, "--resamples", help="Bootstrap resamples."),
     seed: int = SeedOption, rank: bool = typer.Option(True, "--rank/--no-rank", help="Also rank every candidate law."),
-    drop_worst: int = DropOption, json_out: bool = JsonOption,
+    drop_worst: int = DropOption, kind: Optional[str] = KindOption, json_out: bool = JsonOption,
 ) -> None:
     """Rollout backtest: fit small runs, predict larger ones, score the error and the interval coverage."""
     cutoff = parse_amount(fit_below, "--fit-below") if fit_below is not None else None
-    runs, notes = _load_runs(store, arch)
+    runs, notes = _load_runs(store, arch, metric=metric, kind=kind)
     data = laws.prepare(runs, metric, ("flops",)).drop_worst(drop_worst)
     ranking = laws.rank_forms(data, fit_below=cutoff, n_resamples=200, seed=seed) if (rank or law == "auto") else None
     if law == "auto":
@@ -212,7 +232,8 @@ def backtest_cmd(
         "errors_in": f"{data.metric} (relative, (predicted - actual) / actual; median_abs_error in {data.metric} "
                      "units, |predicted - actual|)",
         "ranking": None if ranking is None else ranking.to_dict(orient="records"),
-        "selected": None if ranking is None else str(ranking.iloc[0]["law"]), "warnings": notes,
+        "selected": name,  # the law whose figures are reported above
+        "best_ranked": None if ranking is None else str(ranking.iloc[0]["law"]), "kind": data.kind, "warnings": notes,
     })
     if json_out:
         emit_json(out)
@@ -221,7 +242,10 @@ def backtest_cmd(
         f"{name} law fitted on {result.n_fit} runs <= {result.fit_below:.3g} FLOPs, tested on {result.n_test}: "
         f"median |rel error| {result.median_rel_error:.2%}, mean {result.mean_rel_error:.2%}, "
         f"median |error| {result.median_abs_error:.3g}, bias {result.bias:+.2%}, "
-        f"95 % PI coverage {result.coverage:.0%}", highlight=False)
+        f"95 % PI coverage {result.coverage:.0%} (median width {result.median_interval_width:.3g})", highlight=False)
+    if ranking is not None and str(ranking.iloc[0]["law"]) != name:
+        console.print(f"the rollout ranking puts {ranking.iloc[0]['law']} first; pass --law "
+                      f"{ranking.iloc[0]['law']} (or --law auto) to report it", highlight=False)
     if ranking is not None:
         table = Table(title="candidate laws by held-out error (best first)")
         for col in ("law", "median |rel err|", "bias", "coverage", "note"):
@@ -237,10 +261,10 @@ def backtest_cmd(
 def compare_cmd(
     store: Path = StoreOption, metric: Optional[str] = MetricOption, law: str = LawOption,
     resamples: int = typer.Option(500, "--resamples", help="Bootstrap resamples per architecture."),
-    seed: int = SeedOption, json_out: bool = JsonOption,
+    seed: int = SeedOption, kind: Optional[str] = KindOption, json_out: bool = JsonOption,
 ) -> None:
     """Compare two architectures: the metric difference at matched compute, with an interval."""
-    runs, _ = _load_runs(store, None, all_archs=True)
+    runs, _ = _load_runs(store, None, all_archs=True, metric=metric, kind=kind)
     if law in ("default", "auto"):  # one form for both: chinchilla only if each architecture's runs carry it
         law = laws.comparison_law(runs, metric)
     result = laws.compare(runs, metric, law=law, n_resamples=resamples, seed=seed)

@@ -91,6 +91,15 @@ def _column_map(pairs: list[str]) -> dict[str, str]:
     return mapping
 
 
+def _kinds(items: list[str]) -> dict[str, str]:
+    """--kind values: "KIND" (every metric) or "METRIC=KIND"."""
+    out: dict[str, str] = {}
+    for item in items:
+        name, sep, kind = item.rpartition("=")
+        out[name if sep else "*"] = kind.strip()
+    return out
+
+
 @app.command("import-runs")
 def import_runs_cmd(
     file: Path = typer.Argument(..., help="CSV or Parquet table: params, samples (or flops), metric columns."),
@@ -101,15 +110,19 @@ def import_runs_cmd(
         None, "--metric", help="Import only these metric columns (default: every other numeric column)."),
     source: Optional[str] = typer.Option(
         None, "--source", help="Source name recorded as import:NAME (default: file name)."),
+    kind: Optional[list[str]] = typer.Option(
+        None, "--kind", help="What a metric is: loss, accuracy or error; KIND for every metric or METRIC=KIND "
+                             "(repeatable). Stored with the runs; names like val_loss, top1, top1_err need none."),
     json_out: bool = JsonOption,
 ) -> None:
     """Import externally trained runs; all rows or none, re-importing the same file adds no duplicates."""
-    plan = prepare_import(read_table(file), source or file.name, _column_map(column or []), metric or None)
+    plan = prepare_import(read_table(file), source or file.name, _column_map(column or []), metric or None,
+                          _kinds(kind or []))
     count = RunStore(store).write_import(plan, on_wait=lambda msg: console.print(msg, highlight=False))
     summary = {
         "imported": count, "store": str(store), "source": plan.source, "metrics": plan.metrics,
         "ignored_columns": plan.ignored_columns, "flops_estimated": plan.flops_estimated,
-        "samples_derived": plan.samples_derived,
+        "samples_derived": plan.samples_derived, "kinds": plan.kinds, "unknown_kind_columns": plan.unknown_kind,
     }
     if json_out:
         emit_json(summary)
@@ -120,5 +133,11 @@ def import_runs_cmd(
         console.print("no flops column: flops estimated as 6 x params x samples (recorded per run)", highlight=False)
     if plan.samples_derived:
         console.print("no samples column: samples derived as flops / (6 x params) (recorded per run)", highlight=False)
+    if plan.kinds:
+        console.print("kinds: " + ", ".join(f"{m} {k}" for m, k in plan.kinds.items()), highlight=False)
     if plan.ignored_columns:
         console.print(f"ignored columns: {', '.join(plan.ignored_columns)}", highlight=False)
+    if plan.unknown_kind:
+        console.print(f"not imported as metrics (their names do not say loss, accuracy or error): "
+                      f"{', '.join(plan.unknown_kind)}; import them with --metric NAME --kind NAME=KIND",
+                      highlight=False)

@@ -19,7 +19,7 @@ from gaitforecast.dashboard import data as store_data
 from gaitforecast.errors import GaitforecastError
 from gaitforecast.laws import (
     FORM_NAMES, BootstrapResult, CostModel, IsoFlopResult, LawFitter, allocate, bootstrap, compare,
-    cost_model_for, curve, diagnose, get_form, is_accuracy_metric, isoflop, prepare, rank_forms,
+    cost_model_for, curve, diagnose, get_form, is_accuracy_metric, isoflop, metric_kind, prepare, rank_forms,
 )
 from gaitforecast.laws.data import to_target
 from gaitforecast.laws import backtest as rollout_backtest
@@ -66,9 +66,18 @@ def architectures(runs: pd.DataFrame) -> list[str]:
     return [str(a) for a in runs["arch"].dropna().astype(str).value_counts().index]
 
 
+def kind_of(runs: pd.DataFrame, metric: str) -> str:
+    """The metric's kind (stored with the runs or certain from its name); "loss" when neither says, so the
+    pages can draw, while every fit on such a metric reports the question itself."""
+    try:
+        return metric_kind(runs, metric)
+    except GaitforecastError:
+        return "loss"
+
+
 def candidate_laws(runs: pd.DataFrame, metric: str) -> list[str]:
-    """Laws that can be fitted to this metric (the sigmoid only for accuracy metrics)."""
-    names = [n for n in FORM_NAMES if n != "sigmoid-compute" or is_accuracy_metric(metric)]
+    """Laws that can be fitted to this metric (the sigmoid only for accuracies and error rates)."""
+    names = [n for n in FORM_NAMES if n != "sigmoid-compute" or kind_of(runs, metric) != "loss"]
     need = {"params", "samples", "flops"}
     present = {c for c in need if c in runs.columns and runs[c].notna().all()}
     return [n for n in names if set(get_form(n).inputs) <= present]
@@ -189,9 +198,11 @@ def fit_points(boot: BootstrapResult, runs: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def fitted_target(metric: str, law: str) -> str:
-    """What ``law`` fits ``metric`` as: "loss", or for an accuracy the form's target ("neglog" or "error")."""
-    if not is_accuracy_metric(metric):
+def fitted_target(metric: str, law: str, runs: pd.DataFrame | None = None) -> str:
+    """What ``law`` fits ``metric`` as: "loss" (as it is), or for an accuracy the form's target ("neglog" or
+    "error")."""
+    kind = kind_of(runs, metric) if runs is not None else ("accuracy" if is_accuracy_metric(metric) else "loss")
+    if kind != "accuracy":
         return "loss"
     return get_form(law).accuracy_target if law in FORM_NAMES else "neglog"
 

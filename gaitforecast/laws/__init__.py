@@ -15,7 +15,7 @@ from gaitforecast.laws.backtest import (
     select_law,
 )
 from gaitforecast.laws.bootstrap import BootstrapResult, bootstrap, curve
-from gaitforecast.laws.data import LawData, choose_metric, is_accuracy_metric, metric_columns, prepare
+from gaitforecast.laws.data import LawData, choose_metric, is_accuracy_metric, metric_columns, metric_kind, prepare
 from gaitforecast.laws.diagnostics import diagnose, seed_noise, unidentified_exponents
 from gaitforecast.laws.fit import FittedLaw, LawFitter, fit_law
 from gaitforecast.laws.forms import FORM_NAMES, FORMS, LawForm, get_form
@@ -25,6 +25,6 @@ __all__ = [
     "Allocation", "Backtest", "BootstrapResult", "Comparison", "CostModel", "FittedLaw", "FORM_NAMES", "FORMS",
     "IsoFlopResult", "LawData", "LawFitter", "LawForm", "allocate", "backtest", "bootstrap", "candidate_laws",
     "unidentified_exponents", "choose_metric", "closed_form", "compare", "cost_model_for", "curve", "default_cutoff", "diagnose", "fit_law",
-    "frontier", "get_form", "is_accuracy_metric", "isoflop", "metric_columns", "prepare", "rank_forms",
+    "frontier", "get_form", "is_accuracy_metric", "isoflop", "metric_columns", "metric_kind", "prepare", "rank_forms",
     "resolve_law", "seed_noise", "select_law", "fallback_law", "comparison_law",
 ]

@@ -41,8 +41,14 @@ class Backtest:
     converged: bool
     rows: pd.DataFrame = field(repr=False)
 
+    @property
+    def median_interval_width(self) -> float:
+        """Median width of the held-out runs' 95 % prediction intervals, in the metric's units."""
+        return float(np.median(self.rows["pi_hi"] - self.rows["pi_lo"]))
+
     def to_dict(self) -> dict:
         out = {k: v for k, v in self.__dict__.items() if k != "rows"}
+        out["median_interval_width"] = self.median_interval_width
         out["rows"] = self.rows.to_dict(orient="records")
         return out
 
@@ -106,10 +112,11 @@ def backtest(runs: pd.DataFrame | LawData, metric: str | None = None, law: str =
 
 
 def candidate_laws(data: LawData) -> list[str]:
-    """Forms that can be fitted to these data: their inputs are present; the sigmoid only for accuracy metrics."""
+    """Forms that can be fitted to these data: their inputs are present; the sigmoid only for accuracies and
+    error rates (it is bounded by the chance error)."""
     return [
         name for name, form in FORMS.items()
-        if all(a in data.logx for a in form.inputs) and (name != "sigmoid-compute" or data.accuracy)
+        if all(a in data.logx for a in form.inputs) and (name != "sigmoid-compute" or data.kind != "loss")
     ]
 
 

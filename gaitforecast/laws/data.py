@@ -14,9 +14,8 @@ import numpy as np
 import pandas as pd
 
 from gaitforecast.errors import GaitforecastError
-from gaitforecast.metrics import MAIN_METRIC
+from gaitforecast.metrics import MAIN_METRIC, check_kind, kind_from_name
 
-ACCURACY_PREFIXES = ("rank1", "rank5", "map", "minp", "acc")
 NON_METRIC_COLUMNS = frozenset(
     "id arch width seed params params_nonembed unique_sequences samples flops wall_time_s throughput dtype "
     "threads versions git_sha status source config created_at updated_at flops_estimated".split()
@@ -32,9 +31,27 @@ ACCURACY_TARGETS = ("neglog", "error")
 
 
 def is_accuracy_metric(metric: str) -> bool:
-    """True for accuracy-like metrics (higher is better, in [0, 1]); judged by the name after the suite prefix."""
-    leaf = metric.rsplit(".", 1)[-1].lower()
-    return leaf.startswith(ACCURACY_PREFIXES)
+    """True when the name makes the metric an accuracy (higher is better, in [0, 1]); see metrics.kind_from_name."""
+    return kind_from_name(metric) == "accuracy"
+
+
+def metric_kind(runs: pd.DataFrame, metric: str, kind: str | None = None) -> str:
+    """The kind of ``metric``: ``kind`` if given, else the one stored with the runs (``runs.attrs["metric_kinds"]``,
+    set by ``RunStore.runs`` from ``import-runs --kind``), else the one its name makes certain; otherwise a
+    GaitforecastError asking for --kind (an accuracy is never fitted as a loss by guess)."""
+    if kind is not None:
+        return check_kind(kind)
+    stored = (getattr(runs, "attrs", {}) or {}).get("metric_kinds", {}).get(metric)
+    if stored is not None:
+        return check_kind(stored)
+    inferred = kind_from_name(metric)
+    if inferred is None:
+        raise GaitforecastError(
+            f"cannot tell from its name whether {metric!r} is a loss (lower is better), an accuracy or an error "
+            "rate (fractions, higher or lower is better); pass --kind loss|accuracy|error (import-runs --kind "
+            "stores it with the runs)"
+        )
+    return inferred
 
 
 def frontier_mask(flops: np.ndarray, values: np.ndarray, higher: bool = False,
@@ -88,7 +105,8 @@ class LawData:
     groups: np.ndarray  # integer group per run; seeds of one configuration share a group
     ids: np.ndarray
     arch: np.ndarray
-    target: str = "loss"  # "loss", or for accuracies one of ACCURACY_TARGETS
+    target: str = "loss"  # "loss" (fitted as it is), or for accuracies one of ACCURACY_TARGETS
+    kind: str = "loss"  # what the metric is: loss, accuracy or error (metrics.KINDS)
     dropped_missing: int = 0
     clipped: int = 0
     extra: dict = field(default_factory=dict)
@@ -143,7 +161,7 @@ class LawData:
         _, groups = np.unique(self.groups[mask], return_inverse=True)
         return LawData(
             metric=self.metric, y=self.y[mask], logx={k: v[mask] for k, v in self.logx.items()},
-            groups=groups, ids=self.ids[mask], arch=self.arch[mask], target=self.target,
+            groups=groups, ids=self.ids[mask], arch=self.arch[mask], target=self.target, kind=self.kind,
         )
 
 
@@ -188,9 +206,10 @@ def _axis_values(runs: pd.DataFrame, axis: str) -> np.ndarray:
 
 
 def prepare(runs: pd.DataFrame, metric: str | None, inputs: tuple[str, ...] = ("params", "samples", "flops"),
-            accuracy_target: str = "neglog") -> LawData:
-    """Validate a runs table and turn it into :class:`LawData` for the given metric and input axes; an accuracy
-    metric is fitted as ``accuracy_target`` (see ACCURACY_TARGETS).
+            accuracy_target: str = "neglog", kind: str | None = None) -> LawData:
+    """Validate a runs table and turn it into :class:`LawData` for the given metric and input axes. The metric's
+    kind is ``kind`` or :func:`metric_kind`'s answer; an accuracy is fitted as ``accuracy_target`` (see
+    ACCURACY_TARGETS), a loss or an error rate as it is.
 
     Runs without a value for the metric are left out (counted in ``dropped_missing``); infinite or
     out-of-range metric values and missing, infinite or non-positive inputs are refused with the run ids.
@@ -198,6 +217,7 @@ def prepare(runs: pd.DataFrame, metric: str | None, inputs: tuple[str, ...] = ("
     if runs is None or len(runs) == 0:
         raise GaitforecastError("no finished runs to fit; run `gaitforecast run-small` or `gaitforecast import-runs` first")
     metric = choose_metric(runs, metric)
+    kind = metric_kind(runs, metric, kind)
     values = pd.to_numeric(runs[metric], errors="coerce").to_numpy(dtype=float)
     keep = ~np.isnan(values)
     if not keep.any():
@@ -211,12 +231,17 @@ def prepare(runs: pd.DataFrame, metric: str | None, inputs: tuple[str, ...] = ("
 
     if not np.isfinite(values).all():
         refuse(~np.isfinite(values), f"an infinite {metric}")
-    accuracy = is_accuracy_metric(metric)
+    accuracy = kind == "accuracy"
     clipped = 0
+    if kind == "error" and ((values < 0) | (values > 1)).any():
+        refuse((values < 0) | (values > 1), f"{metric} outside [0, 1] (error rates are fractions)")
     if accuracy:
         if ((values < 0) | (values > 1)).any():
             refuse((values < 0) | (values > 1), f"{metric} outside [0, 1] (accuracies are fractions)")
         y, clipped = to_target(values, accuracy_target)
+    elif kind == "error":  # fitted as it is; an error of exactly 0 is fitted as 1e-4 (log of 0 is undefined)
+        clipped = int((values < ERROR_FLOOR).sum())
+        y = np.maximum(values, ERROR_FLOOR)
     else:
         if (values <= 0).any():
             refuse(values <= 0, f"a non-positive {metric} (laws fit positive, lower-is-better values)")
@@ -242,5 +267,5 @@ def prepare(runs: pd.DataFrame, metric: str | None, inputs: tuple[str, ...] = ("
     arch = runs["arch"].fillna("").astype(str).to_numpy() if "arch" in runs.columns else np.full(len(y), "")
     return LawData(
         metric=metric, y=np.asarray(y, dtype=float), logx=logx, groups=groups, ids=ids, arch=arch,
-        target=accuracy_target if accuracy else "loss", dropped_missing=int((~keep).sum()), clipped=clipped,
+        target=accuracy_target if accuracy else "loss", kind=kind, dropped_missing=int((~keep).sum()), clipped=clipped,
     )

@@ -115,7 +115,8 @@ def diagnose(fit: FittedLaw | BootstrapResult) -> dict:
     if boot is not None and boot.n_failed > 0.05 * boot.n_resamples:
         warnings.append(f"{boot.n_failed} of {boot.n_resamples} bootstrap refits failed and were dropped")
     if data.clipped:
-        warnings.append(f"{data.clipped} run(s) at an accuracy of 0 or 1 were clipped to fit its log ({data.fitted_as} >= 1e-4)")
+        warnings.append(f"{data.clipped} run(s) at the edge of [0, 1] were clipped by 1e-4 to fit the log of "
+                        f"{data.fitted_as}")
     if data.dropped_missing:
         warnings.append(f"{data.dropped_missing} run(s) without a value for {data.metric} were left out")
     return {"seed_noise": noise, "signal_sd_log": signal, "compute_span_decades": span, "identified": identified,

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from gaitforecast.errors import GaitforecastError
-from gaitforecast.laws.data import choose_metric, frontier_mask, is_accuracy_metric
+from gaitforecast.laws.data import choose_metric, frontier_mask, metric_kind
 from gaitforecast.sweep.executors import BASELINE_KIND, RAW_BASELINE_KIND, baseline_key, raw_baseline_key
 
 
@@ -100,7 +100,7 @@ def sweep_summary(store: Any, metric: str | None = None) -> dict[str, Any]:
     counted = _runs(runs, metric)
     if not counted:
         raise GaitforecastError(f"no finished run has a finite {metric!r}; pick another metric with --metric")
-    higher = is_accuracy_metric(metric)
+    higher = metric_kind(runs, metric) == "accuracy"
     better = _better(higher)
     init = {a["key"]: a["payload"] for a in store.artifacts(BASELINE_KIND)}
     raw = {a["key"]: a["payload"] for a in store.artifacts(RAW_BASELINE_KIND)}

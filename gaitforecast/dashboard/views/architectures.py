@@ -48,7 +48,7 @@ c2.metric(f"{b} at {ui.fmt(mid['budget'])} FLOPs", f"{mid[b]:.4g}")
 c3.metric(f"{b} − {a}", f"{mid['diff']:+.3g}", help=f"95% interval [{mid['diff_lo']:.3g}, {mid['diff_hi']:.3g}]")
 
 # ---- each architecture's compute-optimal curve with its band, and its runs
-target = fits.fitted_target(ctx.metric, ctx.law)
+target = fits.fitted_target(ctx.metric, ctx.law, fits.runs_for(ctx.path, ctx.sig, None))
 y_title = fits.target_title(ctx.metric, target)
 curves, dots = [], []
 for arch in (a, b):

@@ -13,7 +13,7 @@ st.title("Compute-optimal allocation")
 snap = ui.load_or_stop()
 ctx = ui.context(snap)
 runs = fits.runs_for(ctx.path, ctx.sig, ctx.arch)
-target = fits.fitted_target(ctx.metric, ctx.law)
+target = fits.fitted_target(ctx.metric, ctx.law, fits.runs_for(ctx.path, ctx.sig, None))
 y_title = fits.target_title(ctx.metric, target)
 
 # ---- IsoFLOP profiles (Chinchilla Approach 2)
