@@ -207,3 +207,36 @@ def test_a_flat_profile_holds_the_exponent_the_runs_do_not_inform():
     runs = synthetic_runs("chinchilla", {"E": 1.5, "A": 300.0, "B": 800.0, "alpha": 0.35, "beta": 0.3},
                           n_configs=40, noise=0.01, seed=0)
     assert fit_law(runs, "loss", "chinchilla").fixed == {}
+
+
+def test_outlying_runs_that_move_the_forecast_are_reported():
+    from gaitforecast.laws.diagnostics import influential_runs
+
+    raw = chinchilla_runs(drop_highest=0)
+    worst = set(raw.loc[raw["loss"].nlargest(5).index, "id"])
+    moved = influential_runs(fit_law(raw, "loss", "chinchilla"))
+    assert moved is not None and worst <= set(moved["ids"]) and moved["shift_log"] > 0.01
+    assert moved["params_without"]["beta"] == pytest.approx(0.37, abs=0.02)  # Epoch's fit without them
+    law = fit_law(chinchilla_runs(), "loss", "chinchilla")
+    assert influential_runs(law) is None
+    warnings = diagnose(law)["warnings"]
+    assert any(w.startswith("seed noise unknown") for w in warnings)  # one run per configuration
+
+
+def test_engine_runs_with_one_blas_thread(monkeypatch):
+    import sys
+
+    import threadpoolctl
+
+    bs = sys.modules["gaitforecast.laws.bootstrap"]  # the package's `bootstrap` name is the function
+
+    seen = []
+    real = bs.refine_batch
+
+    def spy(*args, **kwargs):
+        seen.append({d["num_threads"] for d in threadpoolctl.threadpool_info() if d["user_api"] == "blas"})
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(bs, "refine_batch", spy)
+    bootstrap(fit_law(chinchilla_runs(), "loss", "chinchilla"), n_resamples=20, seed=0)
+    assert seen and all(s == {1} for s in seen)  # the bootstrap and the calibration rollouts

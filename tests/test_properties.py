@@ -98,7 +98,7 @@ def test_law_fitters_never_crash_on_valid_tables(table):
         except GaitforecastError as exc:
             assert str(exc)
             continue
-        assert _finite(boot.thetas) and boot.thetas.shape[0] + boot.n_failed == 40
+        assert _finite(boot.thetas) and boot.thetas.shape[0] == 40 and 0 <= boot.n_failed <= 40  # hard ones kept
         assert _finite(alloc.predicted, alloc.predicted_ci or [], alloc.predicted_pi or [])
         if alloc.params_opt is not None:
             assert _finite(alloc.params_opt, alloc.samples_opt, alloc.params_opt_ci)

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from gaitforecast.errors import GaitforecastError
+from gaitforecast.laws.threads import single_blas_thread
 from gaitforecast.laws.bootstrap import BootstrapResult, _point_residuals
 from gaitforecast.laws.fit import FittedLaw
 
@@ -185,6 +186,7 @@ class Allocation:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
 
 
+@single_blas_thread
 def allocate(fit: FittedLaw | BootstrapResult, budget: float, cost: CostModel | None = None,
              level: float = 0.95, seed: int = 1) -> Allocation:
     """N_opt, D_opt, samples per parameter and the predicted metric at ``budget`` FLOPs.
@@ -248,6 +250,7 @@ def _log_flops(law: FittedLaw) -> np.ndarray:
     return law.data.logx["params"] + law.data.logx["samples"] + np.log(6.0)
 
 
+@single_blas_thread
 def frontier(fit: FittedLaw | BootstrapResult, cost: CostModel | None = None, budgets=None,
              n_points: int = 30) -> pd.DataFrame:
     """Allocation over a range of budgets (default: the runs' compute range up to 100x beyond), one row each.

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from gaitforecast.errors import GaitforecastError
+from gaitforecast.laws.threads import single_blas_thread
 from gaitforecast.laws.allocate import CostModel, cost_model_for, optimal_draws
 from gaitforecast.laws.bootstrap import bootstrap
 from gaitforecast.laws.data import LawData, prepare
@@ -65,10 +66,12 @@ def _log_flops(data: LawData) -> np.ndarray:
     return data.logx["flops"]
 
 
+@single_blas_thread
 def backtest(runs: pd.DataFrame | LawData, metric: str | None = None, law: str = "chinchilla",
              fit_below: float | None = None, n_resamples: int = 500, seed: int = 0,
-             huber_delta: float = 1e-3) -> Backtest:
-    """Fit ``law`` on runs with FLOPs <= ``fit_below`` (default: 65 % up the log-compute range), predict the rest."""
+             huber_delta: float = 1e-3, calibrate: bool = True) -> Backtest:
+    """Fit ``law`` on runs with FLOPs <= ``fit_below`` (default: 65 % up the log-compute range), predict the rest.
+    ``calibrate=False`` leaves out the extrapolation calibration (laws.extrapolation), to see what it adds."""
     data = runs if isinstance(runs, LawData) else prepare(runs, metric, ("flops",) + get_form(law).inputs)
     ln_c = _log_flops(data)
     cutoff = default_cutoff(ln_c) if fit_below is None else float(fit_below)
@@ -82,7 +85,7 @@ def backtest(runs: pd.DataFrame | LawData, metric: str | None = None, law: str =
             "pass --fit-below inside that range"
         )
     form = get_form(law)
-    fitted = fit_data(form, data.subset(below), huber_delta)
+    fitted = fit_data(form, data.subset(below), huber_delta, calibrate=calibrate)
     boot = bootstrap(fitted, n_resamples=n_resamples, seed=seed)
     test = data.subset(~below)
     given = {k: np.exp(test.logx[k]) for k in form.inputs}
@@ -120,6 +123,7 @@ def candidate_laws(data: LawData) -> list[str]:
     ]
 
 
+@single_blas_thread
 def rank_forms(runs: pd.DataFrame | LawData, metric: str | None = None, laws: list[str] | None = None,
                fit_below: float | None = None, n_resamples: int = 300, seed: int = 0) -> pd.DataFrame:
     """Backtest every candidate form; a table sorted best first (median relative error, then coverage).
@@ -169,6 +173,7 @@ class Comparison:
         return out
 
 
+@single_blas_thread
 def compare(runs: pd.DataFrame, metric: str | None = None, law: str = "chinchilla", budgets=None,
             n_resamples: int = 500, seed: int = 0, level: float = 0.95) -> Comparison:
     """Fit each of the two architectures (the two with the most runs), compare the metric at matched compute.

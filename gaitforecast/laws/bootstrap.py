@@ -17,12 +17,14 @@ import numpy as np
 import pandas as pd
 
 from gaitforecast.errors import GaitforecastError
+from gaitforecast.laws.threads import single_blas_thread
 from gaitforecast.laws.fit import GRAD_TOL, FittedLaw, polish, refine_batch
 
 
 @dataclass(frozen=True)
 class BootstrapResult:
-    """Refits of a law on resampled runs. ``thetas`` [R, p] holds the converged refits (internal parametrisation)."""
+    """Refits of a law on resampled runs. ``thetas`` [R, p] holds every refit (internal parametrisation);
+    ``n_failed`` of them did not pass the convergence test and are kept at the best point found."""
 
     law: FittedLaw
     thetas: np.ndarray = field(repr=False)
@@ -68,6 +70,13 @@ class BootstrapResult:
         rng = np.random.default_rng(seed)
         resid = _point_residuals(law)
         noisy = draws * np.exp(rng.choice(resid, size=draws.shape))
+        extra = law.extrapolation
+        if extra is not None and extra.kappa > 0:  # beyond the runs: the error of extrapolating (rollouts)
+            logx = law._logx(params, samples, flops)
+            shape = np.broadcast_shapes(*(v.shape for v in logx.values()))
+            sd = extra.kappa * extra.distance({k: np.broadcast_to(v, shape).ravel() for k, v in logx.items()},
+                                              law.form.inputs)
+            noisy = noisy * np.exp(rng.standard_normal(draws.shape) * sd)
         ci_lo, ci_hi = self._quantiles(draws, level)
         pi_lo, pi_hi = self._quantiles(noisy, level)
         to_metric = law.data.to_metric_units
@@ -76,6 +85,17 @@ class BootstrapResult:
             a, b = to_metric(lo), to_metric(hi)
             frame[f"{name}_lo"], frame[f"{name}_hi"] = np.minimum(a, b), np.maximum(a, b)
         return pd.DataFrame(frame)
+
+    def log_bands(self, logx: dict[str, np.ndarray], seed: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(point, lo, hi) of the 95 % prediction interval in log units of the fitted target at log inputs
+        ``logx`` (the bootstrap's own interval, before any extrapolation widening)."""
+        law = self.law
+        point = law.form.log_predict(law.theta, logx)[0]
+        draws = law.form.log_predict(self.thetas, logx)[0]  # [R, n]
+        rng = np.random.default_rng(seed)
+        noisy = draws + rng.choice(_point_residuals(law), size=draws.shape)
+        lo, hi = np.percentile(noisy, [2.5, 97.5], axis=0)
+        return point, lo, hi
 
     def to_dict(self, level: float | None = None) -> dict:
         """The law's summary plus ``ci`` and ``se`` per parameter and the resampling details."""
@@ -107,11 +127,13 @@ def resample_weights(groups: np.ndarray, n_resamples: int, seed: int) -> np.ndar
     return counts[:, groups].astype(float)
 
 
+@single_blas_thread
 def bootstrap(law: FittedLaw, n_resamples: int = 1000, seed: int = 0, level: float = 0.95) -> BootstrapResult:
     """Refit ``law`` on ``n_resamples`` run-level resamples (warm-started from the point fit).
 
-    Use 1000 (the default) for intervals you report; a few hundred is enough for a quick look. Resamples whose
-    refit does not converge are dropped and counted in ``n_failed``.
+    Use 1000 (the default) for intervals you report; a few hundred is enough for a quick look. A resample whose
+    refit does not converge is polished again (also from the point fit) and kept at the best point found, counted
+    in ``n_failed``: the hard resamples belong in the intervals.
     """
     if n_resamples < 20:
         raise GaitforecastError(f"need at least 20 bootstrap resamples for an interval, got {n_resamples}")
@@ -124,14 +146,19 @@ def bootstrap(law: FittedLaw, n_resamples: int = 1000, seed: int = 0, level: flo
                                    weights, bounds=bounds)
     good = grel <= GRAD_TOL * 10
     for i in np.flatnonzero(~good):
-        thetas[i], _, g = polish(form, thetas[i], logx, logy, law.huber_delta, weights[i], bounds=bounds)
-        good[i] = g <= 1e-4
+        # a hard resample: polish where the batch stopped and, failing that, from the point fit; keep the better
+        tries = [polish(form, start, logx, logy, law.huber_delta, weights[i], bounds=bounds)
+                 for start in (thetas[i], law.theta)]
+        theta, _, g = min(tries, key=lambda t: t[1])
+        thetas[i], good[i] = theta, g <= 1e-4
     if good.sum() < max(20, n_resamples // 2):
         raise GaitforecastError(
             f"only {good.sum()} of {n_resamples} bootstrap refits converged; the law is poorly identified by "
             "these runs. Add runs spanning more compute or pick a simpler law"
         )
-    return BootstrapResult(law=law, thetas=thetas[good], n_resamples=n_resamples,
+    # Refits that did not converge stay in the ensemble at the best point found: dropping them would narrow the
+    # intervals toward the easy resamples. Their count is reported (n_failed) and warned about above 5 %.
+    return BootstrapResult(law=law, thetas=thetas, n_resamples=n_resamples,
                            n_failed=int((~good).sum()), seed=seed, level=level)
 
 

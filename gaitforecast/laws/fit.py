@@ -11,13 +11,15 @@ against the largest gradient the data could produce; a fit that fails the check 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 
 from gaitforecast.errors import GaitforecastError
+from gaitforecast.laws.threads import single_blas_thread
 from gaitforecast.laws.data import LawData, prepare
 from gaitforecast.laws.forms import LawForm, get_form
 
@@ -134,6 +136,7 @@ class FittedLaw:
     residual_sd: float
     data: LawData = field(repr=False, compare=False)
     held: dict[int, str] = field(default_factory=dict)  # internal parameter index -> why it is held fixed
+    extrapolation: Any = field(default=None, repr=False, compare=False)  # laws.extrapolation.Extrapolation
 
     @property
     def fixed(self) -> dict[str, float]:
@@ -224,9 +227,13 @@ def fit_law(runs: pd.DataFrame | LawData, metric: str | None = None, law: str = 
     return LawFitter(law=law, huber_delta=huber_delta).fit(runs, metric)
 
 
-def fit_data(form: LawForm, data: LawData, delta: float = 1e-3, n_refine: int = 24, n_polish: int = 3) -> FittedLaw:
+@single_blas_thread
+def fit_data(form: LawForm, data: LawData, delta: float = 1e-3, n_refine: int = 24, n_polish: int = 3,
+             calibrate: bool = True) -> FittedLaw:
     """Fit ``form`` to prepared data: screen the start grid, refine the best starts together, polish a few.
-    An accuracy is fitted as the form's ``accuracy_target`` (the data are converted when they hold another)."""
+    An accuracy is fitted as the form's ``accuracy_target`` (the data are converted when they hold another).
+    With ``calibrate``, the law also learns how its error grows when it extrapolates, from rollouts on these
+    runs (laws.extrapolation), which the bootstrap's prediction intervals then include."""
     data = data.retarget(form.accuracy_target)
     missing = [a for a in form.inputs if a not in data.logx]
     if missing:
@@ -250,14 +257,21 @@ def fit_data(form: LawForm, data: LawData, delta: float = 1e-3, n_refine: int = 
     best = min(range(len(results)), key=lambda i: results[i][1])
     theta, f_best, grad_rel = results[best]
     agreeing = sum(1 for _, f, _ in results if f <= f_best * (1 + 1e-6) + 1e-300)
-    theta, f_best, grad_rel, held = _identify_and_refit(form, data, theta, f_best, grad_rel, delta)
-    return _make_law(form, data, theta, f_best, grad_rel, delta, len(grid), agreeing, held)
+    theta, f_best, grad_rel, held = _identify_and_refit(form, data, theta, f_best, grad_rel, delta,
+                                                        profile=calibrate)
+    law = _make_law(form, data, theta, f_best, grad_rel, delta, len(grid), agreeing, held)
+    if calibrate:
+        from gaitforecast.laws.extrapolation import calibrate as learn
+
+        law = replace(law, extrapolation=learn(form, data, delta))
+    return law
 
 
 def _identify_and_refit(form: LawForm, data: LawData, theta: np.ndarray, f_best: float, grad_rel: float,
-                        delta: float) -> tuple[np.ndarray, float, float, dict[int, str]]:
+                        delta: float, profile: bool = True) -> tuple[np.ndarray, float, float, dict[int, str]]:
     """Hold the parameters the runs do not identify at their values and refit the rest with lmfit, until every
-    free parameter is identified (at most p - 2 held); the lmfit point fit is kept when it is no worse."""
+    free parameter is identified (at most p - 2 held); the lmfit point fit is kept when it is no worse. Without
+    ``profile`` only parameters on a bound are held (the calibration rollouts' quick fits)."""
     logx = {k: data.logx[k] for k in form.inputs}
     held: dict[int, str] = {}
     for _ in range(max(form.n_theta - 2, 0)):
@@ -267,7 +281,7 @@ def _identify_and_refit(form: LawForm, data: LawData, theta: np.ndarray, f_best:
         held.update(found)
     try:
         theta = lmfit_refit(form, data, theta, delta, set(held)) if held else theta
-        for i, why in flat_exponents(form, data, theta, delta, set(held)).items():
+        for i, why in (flat_exponents(form, data, theta, delta, set(held)) if profile else {}).items():
             held[i] = why
         refit = lmfit_refit(form, data, theta, delta, set(held))
     except (ValueError, FloatingPointError):  # lmfit refused the start: keep the vectorised solver's fit
