@@ -64,7 +64,7 @@ def calibrate(form, data: LawData, delta: float, seed: int = 0) -> Extrapolation
         if below.all() or len(np.unique(data.groups[below])) < form.min_runs + 1:
             continue
         try:
-            law = fit_data(form, data.subset(below), delta, n_refine=8, n_polish=1, calibrate=False)
+            law = fit_data(form, data.subset(below), delta, n_refine=4, n_polish=1, calibrate=False)
             boot = bootstrap(law, n_resamples=ROLLOUT_RESAMPLES, seed=seed + k)
         except GaitforecastError:
             continue

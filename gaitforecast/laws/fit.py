@@ -136,7 +136,20 @@ class FittedLaw:
     residual_sd: float
     data: LawData = field(repr=False, compare=False)
     held: dict[int, str] = field(default_factory=dict)  # internal parameter index -> why it is held fixed
-    extrapolation: Any = field(default=None, repr=False, compare=False)  # laws.extrapolation.Extrapolation
+    calibrate: bool = False  # learn the extrapolation error from rollouts when a prediction first needs it
+    _cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def extrapolation(self) -> Any:
+        """How the law's error grows beyond its runs (laws.extrapolation.Extrapolation), learned from rollouts on
+        first use and kept; None without calibration or when no rollout can be fitted."""
+        if not self.calibrate:
+            return None
+        if "extrapolation" not in self._cache:
+            from gaitforecast.laws.extrapolation import calibrate as learn
+
+            self._cache["extrapolation"] = learn(self.form, self.data, self.huber_delta)
+        return self._cache["extrapolation"]
 
     @property
     def fixed(self) -> dict[str, float]:
@@ -260,11 +273,7 @@ def fit_data(form: LawForm, data: LawData, delta: float = 1e-3, n_refine: int = 
     theta, f_best, grad_rel, held = _identify_and_refit(form, data, theta, f_best, grad_rel, delta,
                                                         profile=calibrate)
     law = _make_law(form, data, theta, f_best, grad_rel, delta, len(grid), agreeing, held)
-    if calibrate:
-        from gaitforecast.laws.extrapolation import calibrate as learn
-
-        law = replace(law, extrapolation=learn(form, data, delta))
-    return law
+    return replace(law, calibrate=calibrate) if calibrate else law
 
 
 def _identify_and_refit(form: LawForm, data: LawData, theta: np.ndarray, f_best: float, grad_rel: float,
