@@ -134,7 +134,7 @@ def import_runs_cmd(
     if plan.samples_derived:
         console.print("no samples column: samples derived as flops / (6 x params) (recorded per run)", highlight=False)
     if plan.kinds:
-        console.print("kinds: " + ", ".join(f"{m} {k}" for m, k in plan.kinds.items()), highlight=False)
+        console.print("metric kinds: " + ", ".join(f"{m}: {k}" for m, k in plan.kinds.items()), highlight=False)
     if plan.ignored_columns:
         console.print(f"ignored columns: {', '.join(plan.ignored_columns)}", highlight=False)
     if plan.unknown_kind:
