@@ -63,6 +63,22 @@ def test_allocation_intervals_from_the_bootstrap(chinchilla_boot):
     assert any("100x the largest fitted run's compute" in note for note in far.notes)
 
 
+def test_an_optimum_outside_the_family_or_unidentified_is_not_recommended(chinchilla_boot):
+    ok = allocate(chinchilla_boot, 5.88e23, CostModel.per_param_sample(6.0))
+    assert ok.recommended and ok.why is None
+    small = CostModel(name="toy family", flops_per_sample=lambda n: 6.0 * np.asarray(n, float),
+                      params_range=(1e6, 1e9))
+    out = allocate(chinchilla_boot, 5.88e23, small)  # N_opt ~7e10 is beyond the family's largest model
+    assert not out.recommended and "outside the sizes of the toy family" in out.why
+    assert out.to_dict()["recommended"] is False
+    # a table that only varies N at one D cannot split a budget: the interval spans decades
+    flat = synthetic_runs("chinchilla", {"E": 1.5, "A": 300.0, "B": 800.0, "alpha": 0.35, "beta": 0.3},
+                          n_configs=30, noise=0.02, seed=1, samples_range=(1e8, 1.3e8))
+    boot = bootstrap(fit_law(flat, "loss", "chinchilla"), n_resamples=200, seed=0)
+    loose = allocate(boot, 1e22, CostModel.per_param_sample(6.0))
+    assert not loose.recommended and "do not identify the split" in loose.why
+
+
 def test_attention_heavy_family_moves_the_optimum():
     """Attention adds per-sample FLOPs (~ d * tokens, here 5x the dense FLOPs near the optimum): the budget buys
     far fewer samples and the optimum leaves the 6ND answer; the search still finds the true minimum."""

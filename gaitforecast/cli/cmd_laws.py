@@ -180,7 +180,7 @@ def predict_cmd(
     else:
         alloc = laws.allocate(boot, c, cost)
         out = alloc.to_dict()
-        notes = notes + list(alloc.notes)
+        notes = ([f"not a recommendation: {alloc.why}"] if not alloc.recommended else []) + notes + list(alloc.notes)
     law_ = boot.law
     out.update({"law": law_.law, "metric": law_.metric, "kind": law_.data.kind, "cost_model": cost.name,
                 "n_runs": law_.n_runs,

@@ -181,6 +181,8 @@ class Allocation:
     predicted_pi: list[float] | None
     cost_model: str
     notes: tuple[str, ...] = ()
+    recommended: bool = True  # False: the split is outside the family's sizes or not identified (see ``why``)
+    why: str | None = None
 
     def to_dict(self) -> dict:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
@@ -214,6 +216,18 @@ def allocate(fit: FittedLaw | BootstrapResult, budget: float, cost: CostModel | 
             notes.append("N_opt is over 10x the largest fitted run: an extrapolation, read the interval")
     if budget > np.exp(_log_flops(law).max()) * 100:
         notes.append("budget is over 100x the largest fitted run's compute")
+    recommended, why = True, None
+    if n_opt is not None:
+        lo_ci, hi_ci = (np.percentile(n_opt[1:], [2.5, 97.5]) if boot is not None else (n_opt[0], n_opt[0]))
+        if cost.params_range and not cost.params_range[0] * 0.999 <= n_opt[0] <= cost.params_range[1] * 1.001:
+            recommended = False
+            why = (f"N_opt {n_opt[0]:.3g} is outside the sizes of the {cost.name} "
+                   f"({cost.params_range[0]:.3g} to {cost.params_range[1]:.3g} parameters): no model of the family "
+                   "has it, so this split is not a recommendation")
+        elif boot is not None and np.log10(hi_ci / lo_ci) > 2.0:
+            recommended = False
+            why = (f"N_opt's 95 % interval [{lo_ci:.3g}, {hi_ci:.3g}] spans {np.log10(hi_ci / lo_ci):.1f} decades: "
+                   "these runs do not identify the split between model size and data; add runs that vary both")
 
     def ci(values):
         if boot is None:
@@ -241,6 +255,7 @@ def allocate(fit: FittedLaw | BootstrapResult, budget: float, cost: CostModel | 
         samples_opt_ci=None if d_opt is None else ci(d_opt),
         samples_per_param_ci=None if n_opt is None else ci(d_opt / n_opt),
         predicted_ci=metric_interval(ci(y)), predicted_pi=pi, cost_model=cost.name, notes=tuple(notes),
+        recommended=recommended, why=why,
     )
 
 

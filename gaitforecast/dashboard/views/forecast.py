@@ -46,9 +46,12 @@ def _ci(key: str) -> str:
 
 
 cols = st.columns(4)
+if not alloc.get("recommended", True):
+    st.warning(f"Not a recommendation: {alloc['why']}")
 if alloc["params_opt"] is not None:
-    cols[0].metric("Recommended parameters", ui.fmt(alloc["params_opt"]), help=_ci("params_opt_ci"))
-    cols[1].metric("Recommended samples", ui.fmt(alloc["samples_opt"]), help=_ci("samples_opt_ci"))
+    word = "Recommended" if alloc.get("recommended", True) else "Law's optimum (not recommended):"
+    cols[0].metric(f"{word} parameters", ui.fmt(alloc["params_opt"]), help=_ci("params_opt_ci"))
+    cols[1].metric(f"{word} samples", ui.fmt(alloc["samples_opt"]), help=_ci("samples_opt_ci"))
     cols[2].metric("Samples per parameter", ui.fmt(alloc["samples_per_param"]), help=_ci("samples_per_param_ci"))
 else:
     cols[0].metric("Recommended parameters", "-", help="this law is in compute only")
