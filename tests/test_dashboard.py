@@ -117,7 +117,11 @@ def test_runs_page_filters_curves_and_detail(own, monkeypatch):
     assert curve["mark"]["type"] == "line"
     assert curve["encoding"]["x"]["scale"]["type"] == "log"
     assert curve["encoding"]["x"]["field"] == "samples_seen"
-    assert curve["encoding"]["color"]["field"] == "run_id"
+    assert curve["encoding"]["color"]["field"] == "label"  # "gaitpt w16 · 3fa2c1", not a bare hex id
+    from gaitforecast.dashboard.charts import run_label
+
+    assert run_label("59bd52f0e72616b6", "gaitformer", 64.0) == "gaitformer w64 · 59bd52"
+    assert run_label("59bd52f0e72616b6", None, float("nan")) == "59bd52"
 
     at.multiselect(key="runs_status").set_value(["done"]).run()
     assert at.dataframe[0].value.shape[0] == n_done

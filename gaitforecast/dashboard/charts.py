@@ -20,13 +20,16 @@ AXIS_LABELS = {
     "step": "Step",
     "budget": "Compute budget (FLOPs)",
 }
-FORMATS = {"flops": ".0e", "budget": ".0e", "compute": ".0e"}
+FORMATS = {"flops": ".0e", "budget": ".0e", "compute": ".0e", "budget_flops": ".0e"}
+# SI prefixes ("~s": 10k, 2M) only for counts; a metric on an axis keeps plain digits (0.07, not "70m")
+COUNT_FIELDS = frozenset({"params", "samples", "params_opt", "samples_opt", "width", "unique_sequences",
+                          "samples_seen", "step", "n_runs"})
 SERIES_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]  # distinct, not shades
 HEIGHT = 320
 
 
 def _fmt(field: str) -> str:
-    return FORMATS.get(field, "~s")
+    return FORMATS.get(field, "~s" if field in COUNT_FIELDS else "~g")
 
 
 def decade_ticks(*columns: pd.Series) -> list[float] | None:
@@ -77,13 +80,22 @@ def _tooltip(df: pd.DataFrame, cols: list[str]) -> list[alt.Tooltip]:
     return out
 
 
+def run_label(run_id: str, arch, width) -> str:
+    """A legend entry a person can read: "gaitformer w64 · 59bd52" (arch, width, the id's first 6 characters)."""
+    parts = [str(arch) if isinstance(arch, str) and arch else None,
+             f"w{int(width)}" if isinstance(width, (int, float)) and width == width else None]
+    head = " ".join(p for p in parts if p)
+    return f"{head} · {str(run_id)[:6]}" if head else str(run_id)[:6]
+
+
 def learning_curves(curves: pd.DataFrame, x: str, value_title: str, log_value: bool) -> alt.Chart:
-    """One line per run of a learning curve (``run_id``, ``x``, ``value``), x on a log scale."""
+    """One line per run of a learning curve (``run_id``, ``x``, ``value``), x on a log scale; the legend names a
+    run by ``label`` (arch, width, seed and a short id) where the frame has one."""
     xt, yt = decade_ticks(curves.get(x)), decade_ticks(curves.get("value"))
     df = _positive(curves, x, "value") if log_value else _positive(curves, x)
     y = log_y("value", value_title, ticks=yt) if log_value else alt.Y("value:Q").title(value_title).scale(zero=False)
     return alt.Chart(df).mark_line(point=alt.OverlayMarkDef(size=18)).encode(
-        x=log_x(x, ticks=xt), y=y, color=alt.Color("run_id:N").title("run"),
+        x=log_x(x, ticks=xt), y=y, color=alt.Color(f"{'label' if 'label' in df else 'run_id'}:N").title("run"),
         tooltip=_tooltip(df, ["run_id", "arch", "width", x, "value"]),
     ).properties(height=HEIGHT)
 

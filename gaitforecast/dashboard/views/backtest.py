@@ -20,9 +20,9 @@ if len(flops) < 3:
 
 st.caption("Rollout validation: fit the law on every run at or below the cutoff, predict every larger run, and "
            "compare. This, not the in-sample fit, says whether an extrapolation can be trusted.")
-options = [float(v) for v in flops[:-1]]  # the actual compute levels: a cutoff at a run includes it
-default = default_cutoff(np.log(flops))
-start = min(options, key=lambda v: abs(np.log(v) - np.log(default)))
+default = default_cutoff(np.log(flops))  # the CLI's default, so both faces report the same backtest
+options = sorted({float(v) for v in flops[:-1]} | {float(default)})  # compute levels: a cutoff at a run includes it
+start = float(default)
 cutoff = float(st.select_slider("Fit on runs with FLOPs up to", options=options, value=start, format_func=ui.fmt,
                                 key="cutoff"))
 out = fits.backtest(*ctx.key, cutoff)

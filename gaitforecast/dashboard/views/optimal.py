@@ -79,15 +79,31 @@ if iso is not None:
 st.altair_chart(charts.banded_lines(alloc, "budget", "Parameters / samples", y_fmt="~s", points=(
     pd.concat(observed, ignore_index=True) if observed else None)), width="stretch")
 
-slope_n = float(np.polyfit(np.log(t["budget_flops"].astype(float)), np.log(t["params_opt"].astype(float)), 1)[0])
-slope_d = float(np.polyfit(np.log(t["budget_flops"].astype(float)), np.log(t["samples_opt"].astype(float)), 1)[0])
+# Slopes only over the budgets whose optimum is a recommendation (inside the family's sizes, identified): an
+# optimum pinned at the edge of the searched sizes bends the slope and contradicts the closed form.
+ok = t["recommended"].astype(bool).to_numpy() if "recommended" in t else np.ones(len(t), bool)
 law = fit.value.law
 c1, c2, c3 = st.columns(3)
-c1.metric("N_opt ∝ C^a", f"a = {slope_n:.3f}", help="Slope of log N_opt vs log C over the budgets shown.")
-c2.metric("D_opt ∝ C^b", f"b = {slope_d:.3f}")
-if {"alpha", "beta"} <= set(law.params):
+if ok.sum() >= 2:
+    ln_c = np.log(t["budget_flops"].astype(float).to_numpy()[ok])
+    slope_n = float(np.polyfit(ln_c, np.log(t["params_opt"].astype(float).to_numpy()[ok]), 1)[0])
+    slope_d = float(np.polyfit(ln_c, np.log(t["samples_opt"].astype(float).to_numpy()[ok]), 1)[0])
+    span = f"{ui.fmt(np.exp(ln_c.min()))} to {ui.fmt(np.exp(ln_c.max()))} FLOPs"
+    c1.metric("N_opt ∝ C^a", f"a = {slope_n:.3f}", help=f"Slope of log N_opt vs log C over {span}.")
+    c2.metric("D_opt ∝ C^b", f"b = {slope_d:.3f}", help=f"Slope of log D_opt vs log C over {span}; a + b = 1 "
+              "when C = k·N·D, more than 1 when the cost per sample grows slower than N (attention).")
+else:
+    c1.metric("N_opt ∝ C^a", "-", help="Fewer than two budgets have an optimum inside the family's sizes.")
+if (~ok).any():
+    st.warning(f"{int((~ok).sum())} of {len(t)} budgets have no recommended split (outside the family's sizes or "
+               "not identified); they are left out of the slopes. " + str(t.loc[~ok, "why"].iloc[0]))
+ratio = front.value["cost_model"].iloc[0] if "cost_model" in front.value else ""
+if {"alpha", "beta"} <= set(law.params) and str(ratio).endswith("*N*D"):
     c3.metric("β / (α + β)", f"{law.params['beta'] / (law.params['alpha'] + law.params['beta']):.3f}",
-              help="The N_opt exponent the closed form gives when C = k·N·D.")
+              help="The N_opt exponent of the closed form, which holds when C = k·N·D (this cost model).")
+elif {"alpha", "beta"} <= set(law.params):
+    c3.metric("β / (α + β)", "n/a", help=f"The closed form assumes C = k·N·D; the cost model here is {ratio}, "
+              "so the numeric search above is the answer and this ratio would contradict it.")
 st.caption(f"Cost model: {t['cost_model'].iloc[0]}. Bands: 95% bootstrap intervals ({ctx.n_boot} resamples). "
            "Diamonds: IsoFLOP minima, where present.")
 

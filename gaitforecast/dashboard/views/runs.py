@@ -68,6 +68,9 @@ else:
         sub = curves[curves["name"] == name].merge(
             view[[c for c in ("id", "arch", "width") if c in view]], left_on="run_id", right_on="id", how="left")
         log_value = bool((sub["value"] > 0).all()) and not name.split(".")[-1].startswith(("rank", "mAP", "mINP"))
+        blank = [None] * len(sub)
+        sub["label"] = [charts.run_label(r, a, w) for r, a, w in zip(
+            sub["run_id"], sub["arch"] if "arch" in sub else blank, sub["width"] if "width" in sub else blank)]
         st.altair_chart(charts.learning_curves(sub, x, name, log_value), width="stretch")
 
 st.subheader("Run detail")
