@@ -31,6 +31,9 @@ DeltaOption = typer.Option(1e-3, "--huber-delta", help="Huber delta on log resid
 KindOption = typer.Option(
     None, "--kind", help="What the metric is: loss, accuracy or error (default: as stored by import-runs --kind, "
                          "else from its name; asked for when the name does not say).")
+ViaOption = typer.Option(
+    None, "--via", help="Two-step forecast of an accuracy: a law for this loss metric (e.g. ssl_loss_heldout), "
+                        "then a fitted sigmoid link from it to the accuracy; bootstrap through both steps.")
 DropOption = typer.Option(
     0, "--drop-worst", help="Leave out the K runs with the worst metric (Epoch drops 5 on the Chinchilla table).")
 
@@ -159,7 +162,7 @@ def predict_cmd(
     store: Path = StoreOption, metric: Optional[str] = MetricOption, law: str = LawOption,
     arch: Optional[str] = ArchOption, resamples: int = ResamplesOption, seed: int = SeedOption,
     huber_delta: float = DeltaOption, drop_worst: int = DropOption, kind: Optional[str] = KindOption,
-    json_out: bool = JsonOption,
+    via: Optional[str] = ViaOption, json_out: bool = JsonOption,
 ) -> None:
     """Forecast: the compute-optimal model size and samples for --budget, or the metric of --params/--samples."""
     c = parse_amount(budget, "--budget") if budget is not None else None
@@ -169,6 +172,9 @@ def predict_cmd(
         raise GaitforecastError("pass --budget FLOPS, or --params N with --samples D (or --budget with --params)")
     if c is not None and n is not None and d is not None:
         raise GaitforecastError("pass --budget, or --params with --samples, not all three")
+    if via is not None:
+        _predict_via(store, metric, via, law, arch, resamples, seed, kind, c, n, d, json_out)
+        return
     runs, boot, notes = _fit(store, metric, law, arch, resamples, seed, huber_delta, drop_worst,
                              budget=n is None, kind=kind)
     cost = laws.cost_model_for(runs, arch)
@@ -204,6 +210,61 @@ def predict_cmd(
     _warn(out["warnings"])
 
 
+def _predict_via(store: Path, metric: str | None, via: str, law: str, arch: str | None, resamples: int, seed: int,
+                 kind: str | None, c: float | None, n: float | None, d: float | None, json_out: bool) -> None:
+    """`predict --via`: step 1 a law for the loss ``via``, step 2 the sigmoid link to the accuracy."""
+    from gaitforecast.laws.allocate import optimal_draws
+    from gaitforecast.laws.twostep import fit_two_step, link
+
+    runs, notes = _load_runs(store, arch, metric=metric, kind=kind)
+    metric = laws.choose_metric(runs, metric)
+    name = "chinchilla" if law in ("default", "auto") else law
+    model = fit_two_step(runs, metric, via, law=name, n_resamples=resamples, seed=seed)
+    cost = laws.cost_model_for(runs, arch)
+    boot = model.loss
+    out: dict[str, Any] = model.to_dict()
+    if n is not None:
+        if d is None:
+            d = c / float(cost.flops_per_sample(np.array([n]))[0])
+        bands = model.predict(params=n, samples=d, flops=float(cost.flops_per_sample(np.array([n]))[0] * d)).iloc[0]
+        out.update({"budget_flops": float(cost.flops_per_sample(np.array([n]))[0] * d), "params": n, "samples": d,
+                    "params_opt": None, "samples_opt": None})
+    else:  # the link falls as the loss rises, so the loss law's compute-optimal split is the accuracy's too
+        alloc = laws.allocate(boot, c, cost)
+        thetas = np.vstack([boot.law.theta[None, :], boot.thetas])
+        loss = boot.law.data.to_metric_units(optimal_draws(boot.law, thetas, c, cost)[2])
+        acc = np.concatenate([[link(loss[:1], model.link_point)[0]], link(loss[1:, None], model.link_draws)[:, 0]])
+        rng = np.random.default_rng(1)
+        noisy = np.clip(acc[1:] + rng.choice(model.residuals, size=len(acc) - 1), 0.0, 1.0)
+        bands = {"predicted": acc[0], "ci_lo": np.percentile(acc[1:], 2.5), "ci_hi": np.percentile(acc[1:], 97.5),
+                 "pi_lo": np.percentile(noisy, 2.5), "pi_hi": np.percentile(noisy, 97.5),
+                 "via_predicted": float(loss[0])}
+        out.update({k: v for k, v in alloc.to_dict().items() if k not in ("predicted", "predicted_ci", "predicted_pi")})
+        notes = notes + ([f"not a recommendation: {alloc.why}"] if not alloc.recommended else []) + list(alloc.notes)
+    out.update({"predicted": float(bands["predicted"]),
+                "predicted_ci": [float(bands["ci_lo"]), float(bands["ci_hi"])],
+                "predicted_pi": [float(bands["pi_lo"]), float(bands["pi_hi"])],
+                "via_predicted": float(bands["via_predicted"]), "law": name, "kind": "accuracy",
+                "cost_model": cost.name, "predicted_units": metric, "warnings": notes})
+    out.pop("notes", None)
+    if json_out:
+        emit_json(out)
+        return
+    table = Table(title=f"{metric} via {via} at {out['budget_flops']:.3g} FLOPs ({name} law + sigmoid link)")
+    for col in ("quantity", "value", "95 % interval"):
+        table.add_column(col)
+    for key, ci_key in (("params_opt", "params_opt_ci"), ("samples_opt", "samples_opt_ci"), ("params", None),
+                        ("samples", None), ("via_predicted", None), ("predicted", "predicted_ci"),
+                        ("predicted (one run)", "predicted_pi")):
+        value = out.get(key.split(" ")[0])
+        if value is None:
+            continue
+        ci = out.get(ci_key) if ci_key else None
+        table.add_row(key, f"{value:.4g}", f"[{ci[0]:.4g}, {ci[1]:.4g}]" if ci else "")
+    console.print(table)
+    _warn(notes)
+
+
 @app.command("backtest")
 def backtest_cmd(
     fit_below: Optional[str] = typer.Option(
@@ -212,11 +273,15 @@ def backtest_cmd(
     store: Path = StoreOption, metric: Optional[str] = MetricOption, law: str = LawOption,
     arch: Optional[str] = ArchOption, resamples: int = typer.Option(500, "--resamples", help="Bootstrap resamples."),
     seed: int = SeedOption, rank: bool = typer.Option(True, "--rank/--no-rank", help="Also rank every candidate law."),
-    drop_worst: int = DropOption, kind: Optional[str] = KindOption, json_out: bool = JsonOption,
+    drop_worst: int = DropOption, kind: Optional[str] = KindOption, via: Optional[str] = ViaOption,
+    json_out: bool = JsonOption,
 ) -> None:
     """Rollout backtest: fit small runs, predict larger ones, score the error and the interval coverage."""
     cutoff = parse_amount(fit_below, "--fit-below") if fit_below is not None else None
     runs, notes = _load_runs(store, arch, metric=metric, kind=kind)
+    if via is not None:
+        _backtest_via(runs, metric, via, law, cutoff, resamples, seed, notes, json_out)
+        return
     data = laws.prepare(runs, metric, ("flops",)).drop_worst(drop_worst)
     ranking = laws.rank_forms(data, fit_below=cutoff, n_resamples=200, seed=seed) if (rank or law == "auto") else None
     if law == "auto":
@@ -254,6 +319,34 @@ def backtest_cmd(
             table.add_row(row.law, f"{row.median_rel_error:.2%}", f"{row.bias:+.2%}", f"{row.coverage:.0%}",
                           row.error or "")
         console.print(table)
+    _warn(notes)
+
+
+def _backtest_via(runs: pd.DataFrame, metric: str | None, via: str, law: str, cutoff: float | None,
+                  resamples: int, seed: int, notes: list[str], json_out: bool) -> None:
+    """`backtest --via`: the two-step forecast's rollout beside the direct law's, on the same cutoff."""
+    from gaitforecast.laws.twostep import backtest_two_step
+
+    metric = laws.choose_metric(runs, metric)
+    name = "chinchilla" if law in ("default", "auto") else law
+    two = backtest_two_step(runs, metric, via, law=name, fit_below=cutoff, n_resamples=resamples, seed=seed)
+    direct = laws.backtest(runs, metric, law=name, fit_below=two.fit_below, n_resamples=resamples, seed=seed)
+    out = two.to_dict()
+    out.update({"law": name, "metric": metric, "via": via, "kind": "accuracy", "warnings": notes,
+                "direct": {"law": name, "median_abs_error": direct.median_abs_error,
+                           "median_rel_error": direct.median_rel_error, "coverage": direct.coverage,
+                           "median_interval_width": direct.median_interval_width},
+                "winner": "two-step" if two.median_abs_error < direct.median_abs_error else "direct"})
+    if json_out:
+        emit_json(out)
+        return
+    console.print(f"{metric} via {via} ({name} law + sigmoid link), fitted on {two.n_fit} runs <= "
+                  f"{two.fit_below:.3g} FLOPs, tested on {two.n_test}: median |error| {two.median_abs_error:.3g}, "
+                  f"95 % PI coverage {two.coverage:.0%} (median width {two.median_interval_width:.3g})",
+                  highlight=False)
+    console.print(f"direct {name} law on {metric}: median |error| {direct.median_abs_error:.3g}, coverage "
+                  f"{direct.coverage:.0%} (median width {direct.median_interval_width:.3g}); better: {out['winner']}",
+                  highlight=False)
     _warn(notes)
 
 
