@@ -240,3 +240,16 @@ def test_engine_runs_with_one_blas_thread(monkeypatch):
     monkeypatch.setattr(bs, "refine_batch", spy)
     bootstrap(fit_law(chinchilla_runs(), "loss", "chinchilla"), n_resamples=20, seed=0)
     assert seen and all(s == {1} for s in seen)  # the bootstrap and the calibration rollouts
+
+
+def test_engine_reports_its_steps_to_a_progress_hook():
+    from gaitforecast.laws import progress
+
+    seen: list[str] = []
+    with progress.reporting(seen.append):
+        boot = bootstrap(fit_law(chinchilla_runs(), "loss", "chinchilla"), n_resamples=20, seed=0)
+        boot.predict(params=[1e11], samples=[1e12])  # beyond the runs: the calibration rollouts run now
+    assert seen[0] == "fitting chinchilla to 240 runs"
+    assert "bootstrapping chinchilla: 20 resamples of 240 runs" in seen
+    assert any(m.startswith("calibrating chinchilla for extrapolation: rollout 6 of 6") for m in seen)
+    progress.step("nobody listens")  # without a hook a step is a no-op

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 import numpy as np
 import pandas as pd
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from gaitforecast.cli._common import JsonOption, StoreOption, app, console, emit_json, parse_amount
@@ -64,6 +67,18 @@ def _load_runs(store: Path, arch: str | None, all_archs: bool = False, metric: s
     return runs[runs["arch"].fillna("").astype(str) == counts.index[0]], notes
 
 
+@contextlib.contextmanager
+def _progress(what: str) -> Iterator[None]:
+    """A status line on stderr (terminals only) that follows the engine's steps, with the time so far."""
+    if not console.is_terminal:
+        yield
+        return
+    start = time.monotonic()
+    with console.status(what) as status:
+        with laws.progress.reporting(lambda msg: status.update(f"{escape(msg)} ({time.monotonic() - start:.0f} s)")):
+            yield
+
+
 def _with_kind(runs: pd.DataFrame, metric: str | None, kind: str | None) -> pd.DataFrame:
     if kind is None or len(runs) == 0:
         return runs
@@ -77,6 +92,13 @@ def _with_kind(runs: pd.DataFrame, metric: str | None, kind: str | None) -> pd.D
 def _fit(store: Path, metric: str | None, law: str, arch: str | None, resamples: int, seed: int,
          delta: float, drop_worst: int, budget: bool = False,
          kind: str | None = None) -> tuple[pd.DataFrame, laws.BootstrapResult, list[str]]:
+    with _progress("fitting"):
+        return _fit_inner(store, metric, law, arch, resamples, seed, delta, drop_worst, budget, kind)
+
+
+def _fit_inner(store: Path, metric: str | None, law: str, arch: str | None, resamples: int, seed: int,
+               delta: float, drop_worst: int, budget: bool = False,
+               kind: str | None = None) -> tuple[pd.DataFrame, laws.BootstrapResult, list[str]]:
     runs, notes = _load_runs(store, arch, metric=metric, kind=kind)
     data = laws.prepare(runs, metric, ()).drop_worst(drop_worst)
     if drop_worst:
@@ -173,7 +195,8 @@ def predict_cmd(
     if c is not None and n is not None and d is not None:
         raise GaitforecastError("pass --budget, or --params with --samples, not all three")
     if via is not None:
-        _predict_via(store, metric, via, law, arch, resamples, seed, kind, c, n, d, json_out)
+        with _progress("fitting two steps"):
+            _predict_via(store, metric, via, law, arch, resamples, seed, kind, c, n, d, json_out)
         return
     runs, boot, notes = _fit(store, metric, law, arch, resamples, seed, huber_delta, drop_worst,
                              budget=n is None, kind=kind)
@@ -280,10 +303,13 @@ def backtest_cmd(
     cutoff = parse_amount(fit_below, "--fit-below") if fit_below is not None else None
     runs, notes = _load_runs(store, arch, metric=metric, kind=kind)
     if via is not None:
-        _backtest_via(runs, metric, via, law, cutoff, resamples, seed, notes, json_out)
+        with _progress("backtesting two steps"):
+            _backtest_via(runs, metric, via, law, cutoff, resamples, seed, notes, json_out)
         return
     data = laws.prepare(runs, metric, ("flops",)).drop_worst(drop_worst)
-    ranking = laws.rank_forms(data, fit_below=cutoff, n_resamples=200, seed=seed) if (rank or law == "auto") else None
+    with _progress("ranking the candidate laws"):
+        ranking = (laws.rank_forms(data, fit_below=cutoff, n_resamples=200, seed=seed)
+                   if (rank or law == "auto") else None)
     if law == "auto":
         ok = ranking[ranking["error"].isna()]
         if ok.empty:
@@ -291,7 +317,8 @@ def backtest_cmd(
         name = str(ok.iloc[0]["law"])
     else:
         name = laws.resolve_law(data, law)
-    result = laws.backtest(data, law=name, fit_below=cutoff, n_resamples=resamples, seed=seed)
+    with _progress("backtesting"):
+        result = laws.backtest(data, law=name, fit_below=cutoff, n_resamples=resamples, seed=seed)
     out = result.to_dict()
     out.update({
         "errors_in": f"{data.metric} (relative, (predicted - actual) / actual; median_abs_error in {data.metric} "
@@ -360,7 +387,8 @@ def compare_cmd(
     runs, _ = _load_runs(store, None, all_archs=True, metric=metric, kind=kind)
     if law in ("default", "auto"):  # one form for both: chinchilla only if each architecture's runs carry it
         law = laws.comparison_law(runs, metric)
-    result = laws.compare(runs, metric, law=law, n_resamples=resamples, seed=seed)
+    with _progress("comparing"):
+        result = laws.compare(runs, metric, law=law, n_resamples=resamples, seed=seed)
     out = result.to_dict()
     if json_out:
         emit_json(out)

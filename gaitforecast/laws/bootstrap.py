@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from gaitforecast.errors import GaitforecastError
+from gaitforecast.laws import progress
 from gaitforecast.laws.threads import single_blas_thread
 from gaitforecast.laws.fit import GRAD_TOL, FittedLaw, polish, refine_batch
 
@@ -138,6 +139,7 @@ def bootstrap(law: FittedLaw, n_resamples: int = 1000, seed: int = 0, level: flo
     if n_resamples < 20:
         raise GaitforecastError(f"need at least 20 bootstrap resamples for an interval, got {n_resamples}")
     form, data = law.form, law.data
+    progress.step(f"bootstrapping {form.name}: {n_resamples} resamples of {data.n} runs")
     logx = {k: data.logx[k] for k in form.inputs}
     logy = data.logy
     bounds = law.bounds()  # parameters the runs do not identify stay held where the point fit holds them

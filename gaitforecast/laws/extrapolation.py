@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gaitforecast.errors import GaitforecastError
+from gaitforecast.laws import progress
 from gaitforecast.laws.data import LawData
 
 CUTOFF_SHARES = (0.4, 0.5, 0.6, 0.7, 0.8, 0.9)  # internal rollouts: fit below this share of the log-scale range
@@ -60,6 +61,7 @@ def calibrate(form, data: LawData, delta: float, seed: int = 0) -> Extrapolation
     lo, hi = float(scale.min()), float(scale.max())
     scores, inside, rollouts = [], [], 0
     for k, share in enumerate(CUTOFF_SHARES):
+        progress.step(f"calibrating {form.name} for extrapolation: rollout {k + 1} of {len(CUTOFF_SHARES)}")
         below = scale <= lo + share * (hi - lo) + 1e-12
         if below.all() or len(np.unique(data.groups[below])) < form.min_runs + 1:
             continue

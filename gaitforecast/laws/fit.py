@@ -19,6 +19,7 @@ import pandas as pd
 from scipy.optimize import minimize
 
 from gaitforecast.errors import GaitforecastError
+from gaitforecast.laws import progress
 from gaitforecast.laws.threads import single_blas_thread
 from gaitforecast.laws.data import LawData, prepare
 from gaitforecast.laws.forms import LawForm, get_form
@@ -248,6 +249,7 @@ def fit_data(form: LawForm, data: LawData, delta: float = 1e-3, n_refine: int = 
     With ``calibrate``, the law also learns how its error grows when it extrapolates, from rollouts on these
     runs (laws.extrapolation), which the bootstrap's prediction intervals then include."""
     data = data.retarget(form.accuracy_target)
+    progress.step(f"fitting {form.name} to {data.n} runs")
     missing = [a for a in form.inputs if a not in data.logx]
     if missing:
         raise GaitforecastError(f"law {form.name!r} needs {', '.join(missing)}, which the runs lack")
