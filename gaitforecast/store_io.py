@@ -121,9 +121,12 @@ def _mapped(df: pd.DataFrame, column_map: Mapping[str, str] | None) -> tuple[pd.
 
 def prepare_import(
     df: pd.DataFrame, source: str, column_map: Mapping[str, str] | None = None, metrics: list[str] | None = None,
-    kinds: Mapping[str, str] | None = None,
+    kinds: Mapping[str, str] | None = None, run_column: str | None = None,
 ) -> ImportPlan:
     """Check and convert an external run table; raise GaitforecastError naming bad rows. Writes nothing.
+
+    ``run_column`` names a column that says which training run a row belongs to, for tables whose rows are
+    checkpoints of fewer runs: it is recorded per row (config "run") and the laws resample those rows together.
 
     ``kinds`` maps metric columns to loss / accuracy / error (key "*": every metric). Without ``metrics``, only
     columns whose kind is given or certain from the name (loss, val_acc, top1_err, rank1 ...) are metrics; other
@@ -162,6 +165,13 @@ def prepare_import(
             flag(values.notna() & np.isfinite(values) & (values <= 0), f"{name} is not positive")
 
     known = set(RUN_FIELDS) | {"metrics", "curve"}
+    if run_column is not None:
+        if run_column not in data.columns:
+            raise GaitforecastError(f"--run-column {run_column!r} is not a column of the table; columns are: "
+                                    + ", ".join(map(str, data.columns)))
+        if data[run_column].isna().any():
+            flag(data[run_column].isna(), f"{run_column} (the run a checkpoint belongs to) is missing")
+        known = known | {run_column}
     ignored += [str(c) for c in data.columns if c in known and c not in numeric and c not in _IMPORT_TEXT]
     if metrics is not None:
         absent = [m for m in metrics if m not in data.columns]
@@ -235,6 +245,8 @@ def prepare_import(
             config["derived"] = derived
         if "id" in data.columns and pd.notna(data["id"].iloc[pos]):
             config["original_id"] = str(data["id"].iloc[pos])
+        if run_column is not None and pd.notna(data[run_column].iloc[pos]):
+            config["run"] = str(data[run_column].iloc[pos])
         run["config"] = config
         run["metrics"] = run_metrics
         runs.append(run)

@@ -85,3 +85,31 @@ def test_import_runs_stores_kinds_and_leaves_out_columns_that_are_not_metrics(tm
     assert res.returncode == 2 and "accuracy score is outside [0, 1]" in res.stderr.replace("\n", "")
     bad = gaitforecast("fit", "--store", str(store), "--metric", "score", "--kind", "ratio", cwd=tmp_path)
     assert bad.returncode == 2 and "unknown metric kind 'ratio'" in bad.stderr
+
+
+def test_checkpoints_of_one_run_are_resampled_together_and_warned_about(tmp_path):
+    from gaitforecast.laws import bootstrap, diagnose
+    from gaitforecast.laws.bootstrap import resample_weights
+
+    rows = []
+    for run, params in enumerate(np.logspace(5, 8, 8)):
+        for samples in np.logspace(7, 9, 4):  # four checkpoints of each run
+            rows.append({"run_name": f"r{run}", "params": params, "samples": samples,
+                         "loss": 1.7 + 300 / params ** 0.34 + 400 / samples ** 0.28})
+    csv = tmp_path / "ckpt.csv"
+    pd.DataFrame(rows).to_csv(csv, index=False)
+    store = tmp_path / "s.duckdb"
+    res = gaitforecast("import-runs", str(csv), "--store", str(store), "--run-column", "run_name", "--json",
+                       cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["metrics"] == ["loss"]  # the run column is not a metric
+    runs = RunStore(store).runs()
+    data = prepare(runs, "loss")
+    assert len(np.unique(data.groups)) == 8 and data.extra == {"checkpoint_runs": 8, "checkpoint_rows": 32}
+    weights = resample_weights(data.groups, 50, 0)
+    for g in range(8):  # every resample takes a run's four rows together or not at all
+        assert (np.ptp(weights[:, data.groups == g], axis=1) == 0).all()
+    law = fit_law(runs, "loss", "chinchilla")
+    assert any("32 rows are checkpoints of 8 training runs" in w for w in diagnose(bootstrap(law, 50))["warnings"])
+    bad = gaitforecast("import-runs", str(csv), "--store", str(store), "--run-column", "nope", cwd=tmp_path)
+    assert bad.returncode == 2 and "--run-column 'nope' is not a column" in bad.stderr

@@ -110,6 +110,9 @@ def import_runs_cmd(
         None, "--metric", help="Import only these metric columns (default: every other numeric column)."),
     source: Optional[str] = typer.Option(
         None, "--source", help="Source name recorded as import:NAME (default: file name)."),
+    run_column: Optional[str] = typer.Option(
+        None, "--run-column", help="Column naming the training run of each row, when rows are checkpoints of "
+                                   "fewer runs: the laws then resample a run's rows together (and warn)."),
     kind: Optional[list[str]] = typer.Option(
         None, "--kind", help="What a metric is: loss, accuracy or error; KIND for every metric or METRIC=KIND "
                              "(repeatable). Stored with the runs; names like val_loss, top1, top1_err need none."),
@@ -117,7 +120,7 @@ def import_runs_cmd(
 ) -> None:
     """Import externally trained runs; all rows or none, re-importing the same file adds no duplicates."""
     plan = prepare_import(read_table(file), source or file.name, _column_map(column or []), metric or None,
-                          _kinds(kind or []))
+                          _kinds(kind or []), run_column)
     count = RunStore(store).write_import(plan, on_wait=lambda msg: console.print(msg, highlight=False))
     summary = {
         "imported": count, "store": str(store), "source": plan.source, "metrics": plan.metrics,

@@ -165,6 +165,25 @@ class LawData:
         )
 
 
+def _checkpoint_runs(runs: pd.DataFrame) -> pd.Series | None:
+    """The training run each row is a checkpoint of (config "run", from ``import-runs --run-column``), or None
+    when no row says; rows of one run are one resampling group."""
+    if "config" not in runs.columns:
+        return None
+    import json
+
+    def run_of(text) -> str | None:
+        if isinstance(text, dict):
+            return text.get("run")
+        try:
+            return json.loads(text).get("run") if isinstance(text, str) else None
+        except (ValueError, AttributeError):
+            return None
+
+    found = runs["config"].map(run_of)
+    return found if found.notna().any() else None
+
+
 def to_target(values: np.ndarray, target: str) -> tuple[np.ndarray, int]:
     """Accuracies (fractions) as the fitted target, and how many were clipped away from 0 or 1."""
     values = np.asarray(values, dtype=float)
@@ -262,10 +281,19 @@ def prepare(runs: pd.DataFrame, metric: str | None, inputs: tuple[str, ...] = ("
         raise GaitforecastError(f"the runs lack {', '.join(missing)}; pick a law that does not need them")
     group_cols = [c for c in ("arch", "params", "samples") if c in runs.columns]
     # map(str), not astype(str): pandas 3 keeps NaN through astype(str) and the join would fail on it.
-    keys = runs[group_cols].map(str).agg("|".join, axis=1) if group_cols else pd.Series(ids)
+    keys = runs[group_cols].map(str).agg("|".join, axis=1) if group_cols else pd.Series(ids, index=runs.index)
+    checkpoint_runs = _checkpoint_runs(runs)  # rows that are checkpoints of one run travel together
+    if checkpoint_runs is not None:
+        keys = pd.Series(np.where(checkpoint_runs.notna(), "run|" + checkpoint_runs.astype(str), keys),
+                         index=runs.index)
     _, groups = np.unique(keys.to_numpy(), return_inverse=True)
     arch = runs["arch"].fillna("").astype(str).to_numpy() if "arch" in runs.columns else np.full(len(y), "")
+    extra = {}
+    if checkpoint_runs is not None:
+        sizes = checkpoint_runs.dropna().value_counts()
+        extra["checkpoint_runs"] = int((sizes > 1).sum())
+        extra["checkpoint_rows"] = int(sizes[sizes > 1].sum())
     return LawData(
-        metric=metric, y=np.asarray(y, dtype=float), logx=logx, groups=groups, ids=ids, arch=arch,
+        metric=metric, y=np.asarray(y, dtype=float), logx=logx, groups=groups, ids=ids, arch=arch, extra=extra,
         target=accuracy_target if accuracy else "loss", kind=kind, dropped_missing=int((~keep).sum()), clipped=clipped,
     )

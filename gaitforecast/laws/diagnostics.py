@@ -156,6 +156,11 @@ def diagnose(fit: FittedLaw | BootstrapResult) -> dict:
     if data.clipped:
         warnings.append(f"{data.clipped} run(s) at the edge of [0, 1] were clipped by 1e-4 to fit the log of "
                         f"{data.fitted_as}")
+    if data.extra.get("checkpoint_runs"):
+        warnings.append(f"{data.extra['checkpoint_rows']} rows are checkpoints of {data.extra['checkpoint_runs']} "
+                        "training runs: the bootstrap resamples each run's rows together, but a mid-schedule checkpoint "
+                        "has not annealed its learning rate, so it sits above what a run of that length reaches and "
+                        "the forecast leans pessimistic; prefer the final checkpoint of runs of each length")
     if data.dropped_missing:
         warnings.append(f"{data.dropped_missing} run(s) without a value for {data.metric} were left out")
     return {"seed_noise": noise, "signal_sd_log": signal, "compute_span_decades": span, "identified": identified,
