@@ -13,11 +13,13 @@ holding the file read-write locks out even read-only openers, and an open reader
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import random
 import shutil
 import socket
+import stat
 import sys
 import tempfile
 import threading
@@ -66,13 +68,38 @@ def _stderr(message: str) -> None:
 
 METRIC_KIND_ARTIFACT = "metric_kind"  # artifact per metric: {"kind": ...}, key = the metric's name
 
+
+def check_store_path(path: Path) -> None:
+    """Refuse, before anything opens it, a store path that cannot be a store file: a dangling or looping
+    symbolic link, or something other than a regular file (a FIFO would hang every reader, a device would be
+    written into, a directory cannot be one). A path where nothing exists yet is fine (created on first write)."""
+    if os.path.islink(path):
+        try:
+            os.stat(path)
+        except OSError as exc:
+            what = "a symbolic-link loop" if exc.errno == errno.ELOOP else "a dangling symbolic link"
+            raise GaitforecastError(f"the store path {path} is {what}; point --store at a store file") from exc
+    if not os.path.lexists(path):
+        return
+    mode = os.stat(path).st_mode
+    if stat.S_ISREG(mode):
+        return
+    kind = ("a directory" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode)
+            else "not a regular file")
+    raise GaitforecastError(f"the store path {path} is {kind}, not a store file; point --store at a file "
+                            "(it is created on the first write)")
+
 class RunStore:
     """A gaitforecast run store at `path` (default runs/gaitforecast.duckdb); created on the first write."""
 
     def __init__(
         self, path: Path | str, lock_timeout: float = 60.0, read_wait_s: float = 0.5, connect_timeout: float = 60.0
     ) -> None:
+        if not str(path).strip():
+            raise GaitforecastError("the store path is empty; pass --store PATH (e.g. runs/gaitforecast.duckdb)")
         self.path = Path(path)
+        check_store_path(self.path)
         self.lock_path = Path(f"{self.path}.lock")
         self.owner_path = Path(f"{self.path}.writer.json")
         self.pending_path = Path(f"{self.path}.write-pending")

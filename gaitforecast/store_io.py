@@ -18,6 +18,7 @@ import hashlib
 import json
 import math
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -287,8 +288,22 @@ def export_format(path: Path, fmt: str | None) -> str:
 
 
 def export_frame(frame: pd.DataFrame, path: Path, fmt: str | None) -> int:
-    """Write `frame` to `path` atomically (temp file, then rename); returns the row count."""
+    """Write `frame` to `path` atomically (temp file, then rename); returns the row count. Only a regular file
+    (or nothing) at `path` is replaced: a device, FIFO, socket or directory there is refused, untouched."""
     fmt = export_format(path, fmt)
+    if os.path.lexists(path):
+        try:
+            mode = os.stat(path).st_mode  # follows a symlink: what would be replaced is what it points to
+        except OSError as exc:
+            raise GaitforecastError(f"cannot export to {path}: {exc.strerror or exc} (a dangling or looping link?); "
+                                    "choose a regular file path") from exc
+        if not stat.S_ISREG(mode):
+            kind = ("a directory" if stat.S_ISDIR(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+                    else "a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "not a file")
+            raise GaitforecastError(f"cannot export to {path}: it is {kind}, not a regular file; an export only "
+                                    "creates or replaces regular files. Choose a file path")
+        if os.path.islink(path):
+            path = Path(os.path.realpath(path))  # replace the file the link points to, keep the link
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

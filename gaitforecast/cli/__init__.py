@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from gaitforecast.cli._common import app, console
+from gaitforecast.cli._common import app, console, labelled
 from gaitforecast.errors import GaitforecastError
 
 # Importing a command module registers its commands on `app`.
@@ -24,7 +24,7 @@ def main() -> None:
     try:
         app()
     except GaitforecastError as exc:
-        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        console.print(labelled("error:", "bold red", str(exc)), highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         console.print("interrupted", highlight=False)

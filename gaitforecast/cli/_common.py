@@ -10,6 +10,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from gaitforecast.errors import GaitforecastError
 from gaitforecast.units import parse_amount  # noqa: F401  (re-exported for the commands)
@@ -22,14 +23,21 @@ app = typer.Typer(
     add_completion=False,
 )
 
-# Human text and progress go to stderr; stdout carries only --json documents.
-console = Console(stderr=True)
+# Human text and progress go to stderr; stdout carries only --json documents. Markup is off: metric, column,
+# arch and path names are the user's text, and "[/x]" in one must print as it is, not raise (styles are given as
+# rich Text styles instead, see labelled()).
+console = Console(stderr=True, markup=False)
 
 
 def table_console() -> Console:
     """The stderr console for wide tables: piped or redirected stderr has no terminal width to respect, so the
     columns are not squeezed into 80."""
-    return console if console.is_terminal else Console(stderr=True, width=200)
+    return console if console.is_terminal else Console(stderr=True, width=200, markup=False)
+
+
+def labelled(label: str, style: str, text: str) -> Text:
+    """"label: text" with the label styled and the text (the user's names) taken literally."""
+    return Text.assemble((label, style), " ", str(text))
 
 
 DEFAULT_STORE = Path("runs") / "gaitforecast.duckdb"

@@ -28,12 +28,31 @@ def streamlit_command(store: Path, port: int | None = None, headless: bool = Fal
     return cmd + ["--", "--store", str(store)]
 
 
+def check_address(address: str) -> None:
+    """Refuse an --address that is not an IP address or a resolvable host name, before Streamlit sees it."""
+    import ipaddress
+    import socket
+
+    try:
+        ipaddress.ip_address(address)
+        return
+    except ValueError:
+        pass
+    try:
+        socket.getaddrinfo(address, None)
+    except (socket.gaierror, UnicodeError, ValueError) as exc:
+        raise GaitforecastError(f"--address {address!r} is not an IP address or a known host name") from exc
+
+
 @app.command("dashboard")
 def dashboard(
     store: Path = typer.Option(DEFAULT_STORE, "--store", help="Path of the DuckDB run store to show."),
     port: int = typer.Option(None, "--port", help="Port to serve on (default: Streamlit's, 8501)."),
     headless: bool = typer.Option(False, "--headless", help="Do not open a browser (servers, CI)."),
-    address: str = typer.Option(None, "--address", help="Address to bind, e.g. 127.0.0.1 or 0.0.0.0."),
+    address: str = typer.Option(
+        "127.0.0.1", "--address",
+        help="Address to bind (default 127.0.0.1: this machine only; the app has no login and shows configs, "
+             "hosts and commits). 0.0.0.0 serves every interface."),
 ) -> None:
     """Start the dashboard (Runs, Scaling laws, Compute-optimal, Forecast, Architectures, Backtest, muP).
 
@@ -42,6 +61,10 @@ def dashboard(
     """
     if port is not None and not 0 < port < 65536:
         raise GaitforecastError(f"--port must be between 1 and 65535, got {port}")
+    check_address(address)
+    if address not in ("127.0.0.1", "localhost", "::1"):
+        console.print(f"warning: serving on {address}: anyone who can reach this address sees the store (no login)",
+                      highlight=False)
     if not store.exists():
         console.print(f"note: no store at {store} yet; the app will say how to create one "
                       f"(gaitforecast run-small --store {store})", highlight=False)

@@ -10,10 +10,9 @@ from typing import Any, Iterator, Optional
 import numpy as np
 import pandas as pd
 import typer
-from rich.markup import escape
 from rich.table import Table
 
-from gaitforecast.cli._common import JsonOption, StoreOption, app, console, emit_json, parse_amount
+from gaitforecast.cli._common import JsonOption, StoreOption, app, console, emit_json, labelled, parse_amount
 from gaitforecast.errors import GaitforecastError
 from gaitforecast.metrics import MAIN_METRIC
 from gaitforecast import laws
@@ -29,7 +28,7 @@ LawOption = typer.Option(
 )
 ArchOption = typer.Option(None, "--arch", help="Only runs of this architecture (default: the most common one).")
 ResamplesOption = typer.Option(1000, "--resamples", help="Bootstrap resamples for the intervals.")
-SeedOption = typer.Option(0, "--seed", help="Seed of the bootstrap resampling.")
+SeedOption = typer.Option(0, "--seed", min=0, max=2**32 - 1, help="Seed of the bootstrap resampling (0 to 2^32 - 1).")
 DeltaOption = typer.Option(1e-3, "--huber-delta", help="Huber delta on log residuals (1e-3 as Hoffmann/Epoch).")
 KindOption = typer.Option(
     None, "--kind", help="What the metric is: loss, accuracy or error (default: as stored by import-runs --kind, "
@@ -75,7 +74,7 @@ def _progress(what: str) -> Iterator[None]:
         return
     start = time.monotonic()
     with console.status(what) as status:
-        with laws.progress.reporting(lambda msg: status.update(f"{escape(msg)} ({time.monotonic() - start:.0f} s)")):
+        with laws.progress.reporting(lambda msg: status.update(f"{msg} ({time.monotonic() - start:.0f} s)")):
             yield
 
 
@@ -137,7 +136,7 @@ def _print_params(boot: laws.BootstrapResult) -> None:
 
 def _warn(notes: list[str]) -> None:
     for note in notes:
-        console.print(f"[yellow]warning:[/] {note}", highlight=False)
+        console.print(labelled("warning:", "yellow", note), highlight=False)
 
 
 @app.command("fit")

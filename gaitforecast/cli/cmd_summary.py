@@ -7,7 +7,6 @@ from typing import Any, Optional
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from gaitforecast.cli._common import JsonOption, StoreOption, app, emit_json, table_console
@@ -21,13 +20,13 @@ def _num(value: Any, spec: str = ".4g") -> str:
 def print_summary(doc: dict[str, Any], out: Console | None = None) -> None:
     """The human form of :func:`gaitforecast.sweep.summary.sweep_summary` (Rich tables, on stderr)."""
     out = out or table_console()
-    metric = escape(doc["metric"])
+    metric = doc["metric"]
     table = Table(title=f"best {metric} per architecture", title_justify="left")
     for col in ("arch", "runs", "best", "random init", "width", "FLOPs", "run"):
         table.add_column(col, justify="left" if col in ("arch", "run") else "right")
     for arch, row in doc["archs"].items():
-        table.add_row(escape(arch), str(row["n_runs"]), _num(row["best"]), _num(row["random_init"]),
-                      _num(row["width"], "d"), _num(row["best_flops"], ".3g"), escape(row["best_run"]))
+        table.add_row(arch, str(row["n_runs"]), _num(row["best"]), _num(row["random_init"]),
+                      _num(row["width"], "d"), _num(row["best_flops"], ".3g"), row["best_run"])
     out.print(table)
     out.print(f"raw-joint nearest neighbour: {_num(doc['raw_baseline'])}", highlight=False)
     out.print(f"frontier: {len(doc['frontier'])} runs, each better than every cheaper run "
@@ -36,7 +35,7 @@ def print_summary(doc: dict[str, Any], out: Console | None = None) -> None:
     for col in ("FLOPs", metric, "arch", "run"):
         frontier.add_column(col, justify="right" if col in ("FLOPs", metric) else "left")
     for point in doc["frontier"]:
-        frontier.add_row(f"{point['flops']:.3g}", f"{point['value']:.4g}", escape(point["arch"]), escape(point["run"]))
+        frontier.add_row(f"{point['flops']:.3g}", f"{point['value']:.4g}", point["arch"], point["run"])
     out.print(frontier)
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from rich.markup import escape
 
 from gaitforecast import __version__
 from gaitforecast.cli._common import DEFAULT_STORE, JsonOption, StoreOption, app, console, emit_json
@@ -33,7 +32,7 @@ def _headline(run_store: Any) -> dict[str, Any] | None:
     try:
         return sweep_summary(run_store)
     except GaitforecastError as exc:
-        console.print(f"no summary: {escape(str(exc))}", highlight=False, soft_wrap=True)
+        console.print(f"no summary: {str(exc)}", highlight=False, soft_wrap=True)
         return None
 
 
@@ -54,10 +53,9 @@ def _execute(runs: list, spec_name: str, store: Path, workers: Optional[int], ba
             summary = run_sweep(runs, run_store, cache_dir=_cache_dir(store, cache_dir), workers=workers,
                                 backend=backend, reporter=reporter, device=device, threads=threads)
     except KeyboardInterrupt:
-        console.print(
-            f"[yellow]stopped[/]: finished runs are kept in {store}; the runs in flight were marked interrupted. "
-            f"Rerun the same command to resume.", highlight=False,
-        )
+        console.print(labelled(
+            "stopped:", "yellow", f"finished runs are kept in {store}; the runs in flight were marked interrupted. "
+            "Rerun the same command to resume."), highlight=False)
         raise typer.Exit(130) from None
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -200,6 +200,11 @@ def allocate(fit: FittedLaw | BootstrapResult, budget: float, cost: CostModel | 
         raise GaitforecastError(f"budget must be a positive number of FLOPs, got {budget}")
     boot = fit if isinstance(fit, BootstrapResult) else None
     law = boot.law if boot else fit
+    smallest = float(np.exp(_log_flops(law).min()))
+    if budget < smallest * 1e-3:
+        raise GaitforecastError(
+            f"a budget of {budget:.3g} FLOPs is over three decades below the smallest fitted run ({smallest:.3g} "
+            "FLOPs); the law says nothing there. Ask for a budget near or above the runs' compute")
     cost = cost or CostModel.per_param_sample(6.0)
     thetas = np.vstack([law.theta[None, :]] + ([boot.thetas] if boot else []))
     n_opt, d_opt, y = optimal_draws(law, thetas, budget, cost)
@@ -240,6 +245,9 @@ def allocate(fit: FittedLaw | BootstrapResult, budget: float, cost: CostModel | 
         a, b = law.data.to_metric_units(np.array(lo_hi))
         return [float(min(a, b)), float(max(a, b))]
 
+    if not np.isfinite(y[0]) or (n_opt is not None and not np.isfinite(n_opt[0])):
+        raise GaitforecastError(f"the {law.law} law has no finite answer at {budget:.3g} FLOPs (its optimum runs off "
+                                "the searched model sizes); ask for a budget within the runs' range or beyond it")
     pi = None
     if boot is not None:
         resid = _point_residuals(law)

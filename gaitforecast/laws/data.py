@@ -81,8 +81,10 @@ def choose_metric(runs: pd.DataFrame, metric: str | None) -> str:
     """The metric to fit: the one asked for, else the main metric (gaitforecast.metrics), else the table's only metric."""
     known = metric_columns(runs)
     if metric is not None:
+        listed = ", ".join(known) if known else "(none)"
+        if metric in NON_METRIC_COLUMNS:
+            raise GaitforecastError(f"{metric!r} is a field of every run, not a metric; the metrics are: {listed}")
         if metric not in runs.columns:
-            listed = ", ".join(known) if known else "(none)"
             raise GaitforecastError(f"unknown metric {metric!r}; the runs have: {listed}. Pass one with --metric")
         return metric
     if DEFAULT_METRIC in known:

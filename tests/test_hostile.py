@@ -1,0 +1,111 @@
+"""Hostile input and hostile places (issue 15): each class refused with a clear error, nothing touched."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gaitforecast.store import RunStore
+from test_cli_runs import gaitforecast
+
+
+def _table(arch: str = "x", metric: str = "loss") -> pd.DataFrame:
+    flops, params = np.logspace(12, 16, 12), np.logspace(5, 7, 12)
+    return pd.DataFrame({"params": params, "flops": flops, "arch": arch, metric: 2 + 30 * flops ** -0.1})
+
+
+@pytest.fixture()
+def store(tmp_path):
+    path = tmp_path / "s.duckdb"
+    RunStore(path).import_runs(_table(), "t.csv")
+    return path
+
+
+def test_export_never_replaces_what_is_not_a_regular_file(store, tmp_path):
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    res = gaitforecast("export", str(fifo), "--store", str(store), cwd=tmp_path)
+    assert res.returncode == 2 and "it is a FIFO, not a regular file" in res.stderr
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    res = gaitforecast("export", "/dev/null", "--format", "csv", "--store", str(store), cwd=tmp_path)
+    assert res.returncode == 2 and "it is a device" in res.stderr
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    (tmp_path / "real.csv").write_text("old")
+    (tmp_path / "link.csv").symlink_to(tmp_path / "real.csv")
+    assert gaitforecast("export", str(tmp_path / "link.csv"), "--store", str(store), cwd=tmp_path).returncode == 0
+    assert (tmp_path / "link.csv").is_symlink() and (tmp_path / "real.csv").read_text().startswith("id,")
+
+
+def test_a_store_path_that_cannot_be_a_store_is_refused_at_once(tmp_path):
+    fifo = tmp_path / "fifo.duckdb"
+    os.mkfifo(fifo)
+    (tmp_path / "dangling.duckdb").symlink_to(tmp_path / "nowhere")
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    _table().to_csv(tmp_path / "t.csv", index=False)
+    cases = {str(fifo): "is a FIFO", str(tmp_path / "dangling.duckdb"): "dangling symbolic link",
+             str(tmp_path / "a"): "symbolic-link loop", "/dev/null": "is a device", str(tmp_path): "is a directory"}
+    for path, words in cases.items():
+        for command in (["runs"], ["fit"], ["import-runs", str(tmp_path / "t.csv")]):
+            start = time.monotonic()
+            res = gaitforecast(*command, "--store", path, cwd=tmp_path)
+            assert res.returncode == 2 and words in res.stderr, (command, path, res.stderr)
+            assert time.monotonic() - start < 10  # no hang on the FIFO, no 46 s recursion on the loop
+    assert not os.path.exists("/dev/null.lock")
+
+
+def test_markup_in_user_text_prints_as_text(tmp_path):
+    path = tmp_path / "m.duckdb"
+    csv = tmp_path / "m.csv"
+    _table(arch="[/x]", metric="[/bold]").to_csv(csv, index=False)
+    res = gaitforecast("import-runs", str(csv), "--store", str(path), "--metric", "[/bold]", "--kind",
+                       "[/bold]=loss", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "metrics: [/bold]" in res.stderr
+    for command in (["runs"], ["fit", "--metric", "[/bold]", "--law", "power-compute", "--resamples", "50"],
+                    ["summary", "--metric", "[/bold]"]):
+        res = gaitforecast(*command, "--store", str(path), cwd=tmp_path)
+        assert res.returncode == 0, (command, res.stderr)
+        assert "[/x]" in res.stderr or "[/bold]" in res.stderr
+    res = gaitforecast("fit", "--store", str(tmp_path / "[/red]x.duckdb"), cwd=tmp_path)
+    assert res.returncode == 2 and "[/red]x.duckdb" in res.stderr
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=st.text(alphabet=st.sampled_from(list("[]/ab=_.:\\ ")), min_size=1, max_size=12))
+def test_any_metric_name_gives_an_answer_or_exit_2_never_a_traceback(store, tmp_path, name):
+    res = gaitforecast("fit", "--store", str(store), "--metric", name, "--resamples", "20", cwd=tmp_path)
+    assert res.returncode in (0, 2) and "Traceback" not in res.stderr, res.stderr
+
+
+@pytest.mark.parametrize("args, words", [
+    (["fit", "--seed", "-1"], "--seed"),
+    (["backtest", "--seed", "-1"], "--seed"),
+    (["predict", "--budget", "1"], "over three decades below the smallest fitted run"),
+    (["predict", "--budget", "1e-300"], "over three decades below"),
+    (["fit", "--metric", "created_at"], "'created_at' is a field of every run, not a metric"),
+    (["fit", "--metric", "params"], "'params' is a field of every run, not a metric"),
+])
+def test_bad_values_are_refused_with_exit_2(store, tmp_path, args, words):
+    res = gaitforecast(*args, "--store", str(store), cwd=tmp_path)
+    assert res.returncode == 2 and words in res.stderr and "Traceback" not in res.stderr, res.stderr
+
+
+def test_dashboard_is_local_by_default(tmp_path):
+    import typer
+
+    from gaitforecast.cli._common import app
+
+    command = typer.main.get_command(app).commands["dashboard"]
+    address = next(p for p in command.params if p.name == "address")
+    assert address.default == "127.0.0.1"
+    res = gaitforecast("dashboard", "--address", "999.1.1.1", "--store", str(tmp_path / "s.duckdb"), cwd=tmp_path)
+    assert res.returncode == 2 and "not an IP address or a known host name" in res.stderr
