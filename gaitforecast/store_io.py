@@ -158,6 +158,15 @@ def prepare_import(
             values, bad = _numbers(data[name])
             flag(bad, f"{name} is not a number")
             numeric[name] = values
+    for name in _IMPORT_INT:  # whole numbers a store column can hold (seed >= 0; width, threads >= 1)
+        if name in numeric:
+            values = numeric[name]
+            given = values.notna()
+            finite = given & np.isfinite(values)
+            flag(given & ~np.isfinite(values), f"{name} is not finite")
+            flag(finite & (values != np.round(values)), f"{name} is not a whole number")
+            low = 0 if name == "seed" else 1
+            flag(finite & ((values < low) | (values > 2**31 - 1)), f"{name} is outside {low}..{2**31 - 1}")
     for name in _POSITIVE:
         if name in numeric:
             values = numeric[name]
@@ -236,11 +245,17 @@ def prepare_import(
         if "flops" not in content:
             run["flops"] = 6.0 * content["params"] * content["samples"]
             run["flops_estimated"] = True
+            if not (math.isfinite(run["flops"]) and run["flops"] > 0):
+                problems.setdefault(pos + 1, []).append(
+                    f"flops estimated as 6 x params x samples is {run['flops']:.3g} (overflow or underflow)")
         elif "flops_estimated" in data.columns and data["flops_estimated"].iloc[pos] in (True, "True", "true", 1):
             run["flops_estimated"] = True  # an export of estimated FLOPs stays marked as such
         if "samples" not in content:
             run["samples"] = content["flops"] / (6.0 * content["params"])
             derived["samples"] = "flops / (6 * params)"
+            if not (math.isfinite(run["samples"]) and run["samples"] > 0):
+                problems.setdefault(pos + 1, []).append(
+                    f"samples derived as flops / (6 x params) is {run['samples']:.3g} (overflow or underflow)")
         config = {"source": source, "row": pos + 1, "values": content, "columns": dict(column_map or {})}
         if derived:
             config["derived"] = derived
@@ -252,15 +267,34 @@ def prepare_import(
         run["metrics"] = run_metrics
         runs.append(run)
     if problems:
+        repeats = all(all(t.startswith("repeats row") for t in texts) for texts in problems.values())
         raise GaitforecastError(
             f"{len(problems)} rows repeat earlier rows exactly, nothing was imported: {_rows_text(problems)}. "
-            "Drop the repeated rows and import again."
+            "Drop the repeated rows and import again." if repeats else
+            f"{len(problems)} of {len(data)} rows cannot be imported, nothing was imported: {_rows_text(problems)}. "
+            "Rows are data rows counted from 1 (the header is not counted). Fix or drop them and import again."
         )
     return ImportPlan(
         source=source, runs=runs, metrics=sorted(metric_values), ignored_columns=sorted(set(ignored)),
         flops_estimated="flops" not in numeric, samples_derived="samples" not in numeric,
         kinds=dict(sorted(kind_of.items())), unknown_kind=sorted(unnamed_kind),
     )
+
+
+def _refuse_repeated_header(path: Path, sep: str) -> None:
+    """pandas renames a repeated column ("loss", "loss.1"), which would import the copy as a metric: refuse."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8", errors="replace") as handle:
+        header = next(csv.reader(handle, delimiter=sep), [])
+    seen, repeated = set(), []
+    for name in header:
+        if name in seen and name not in repeated:
+            repeated.append(name)
+        seen.add(name)
+    if repeated:
+        raise GaitforecastError(f"{path}: the header names {', '.join(map(repr, repeated))} more than once; "
+                                "rename the repeated columns and import again")
 
 
 def read_table(path: Path | str) -> pd.DataFrame:
@@ -273,7 +307,9 @@ def read_table(path: Path | str) -> pd.DataFrame:
         if suffix in (".parquet", ".pq"):
             return pd.read_parquet(path)
         if suffix in (".csv", ".tsv", ".txt"):
-            return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",")
+            sep = "\t" if suffix == ".tsv" else ","
+            _refuse_repeated_header(path, sep)
+            return pd.read_csv(path, sep=sep)
     except Exception as exc:  # pandas/pyarrow raise many types for unreadable files
         raise GaitforecastError(f"cannot read {path} as {suffix[1:]}: {exc}") from exc
     raise GaitforecastError(f"{path}: unknown table format {suffix!r}; use .csv or .parquet")

@@ -109,3 +109,46 @@ def test_dashboard_is_local_by_default(tmp_path):
     assert address.default == "127.0.0.1"
     res = gaitforecast("dashboard", "--address", "999.1.1.1", "--store", str(tmp_path / "s.duckdb"), cwd=tmp_path)
     assert res.returncode == 2 and "not an IP address or a known host name" in res.stderr
+
+
+@pytest.mark.parametrize("columns, rows, words", [
+    (["params", "samples", "loss"], [[1e200, 1e200, 2.0]], "flops estimated as 6 x params x samples is inf"),
+    (["params", "flops", "loss"], [[1e300, 1e-300, 2.0]], "samples derived as flops / (6 x params) is 0"),
+    (["params", "samples", "seed", "loss"], [[1e6, 1e9, float("-inf"), 2.0]], "seed is not finite"),
+    (["params", "samples", "seed", "loss"], [[1e6, 1e9, 1.5, 2.0]], "seed is not a whole number"),
+    (["params", "samples", "width", "loss"], [[1e6, 1e9, 0, 2.0]], "width is outside 1..2147483647"),
+])
+def test_import_refuses_sizes_that_would_be_stored_wrong(tmp_path, columns, rows, words):
+    csv = tmp_path / "t.csv"
+    pd.DataFrame(rows, columns=columns).to_csv(csv, index=False)
+    store = tmp_path / "s.duckdb"
+    res = gaitforecast("import-runs", str(csv), "--store", str(store), cwd=tmp_path)
+    assert res.returncode == 2 and words in res.stderr.replace("\n", "") and "row 1" in res.stderr, res.stderr
+    assert not store.exists()
+
+
+def test_import_refuses_a_repeated_header_name(tmp_path):
+    csv = tmp_path / "t.csv"
+    csv.write_text("params,samples,loss,loss\n1e6,1e9,2.0,3.0\n")
+    res = gaitforecast("import-runs", str(csv), "--store", str(tmp_path / "s.duckdb"), cwd=tmp_path)
+    assert res.returncode == 2 and "the header names 'loss' more than once" in res.stderr
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--device", "tpu"], "--device 'tpu': use cpu or cuda"),
+    (["--workers", "0"], "--workers must be between 1 and 1024"),
+    (["--threads", "0"], "--threads must be between 1 and 1024"),
+    (["--cache-dir", "FILE"], "is a file, not a folder"),
+])
+def test_execution_options_are_checked_before_anything_runs(tmp_path, args, words):
+    (tmp_path / "FILE").write_text("x")
+    args = [str(tmp_path / "FILE") if a == "FILE" else a for a in args]
+    store = tmp_path / "s.duckdb"
+    res = gaitforecast("run-small", "--profile", "quick", "--store", str(store), *args, cwd=tmp_path)
+    assert res.returncode == 2 and words in res.stderr, res.stderr
+    assert not store.exists()
+
+
+def test_mup_check_refuses_a_nan_learning_rate(tmp_path):
+    res = gaitforecast("mup-check", "--lr", "nan", cwd=tmp_path)
+    assert res.returncode == 2 and "--lr nan" in res.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import typer
@@ -73,8 +74,8 @@ def mup_check_cmd(
     _check_arch(arch)
     base = BASE_WIDTHS[arch]
     width_list = _parse_widths(widths, arch) if widths else [base, 2 * base, 4 * base]
-    if steps < 1 or seeds < 1 or frames < 1 or lr <= 0:
-        raise GaitforecastError("--steps, --seeds, --frames and --lr must be positive")
+    if steps < 1 or seeds < 1 or frames < 1 or not (math.isfinite(lr) and lr > 0):
+        raise GaitforecastError(f"--steps, --seeds, --frames and --lr must be positive finite numbers (--lr {lr})")
     result: dict = {"arch": arch, "widths": width_list, "steps": steps, "lr": lr, "frames": frames, "seeds": seeds}
     for param in ("mup", "sp"):
         console.print(f"coordinate check: {arch} {param} widths {width_list} ...", highlight=False)

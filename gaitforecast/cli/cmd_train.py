@@ -36,11 +36,33 @@ def _headline(run_store: Any) -> dict[str, Any] | None:
         return None
 
 
+def _check_execution(device: Optional[str], cache_dir: Path, workers: Optional[int], threads: Optional[int]) -> None:
+    """Refuse execution options that cannot work, before a store or a run is touched."""
+    if device is not None:
+        kind = device.split(":", 1)[0]
+        if kind not in ("cpu", "cuda"):
+            raise GaitforecastError(f"--device {device!r}: use cpu or cuda (cuda:N for one GPU)")
+        if kind == "cuda":
+            import torch
+
+            if not torch.cuda.is_available():
+                raise GaitforecastError(f"--device {device}: this torch build or machine has no CUDA device; "
+                                        "use --device cpu")
+    if cache_dir.exists() and not cache_dir.is_dir():
+        raise GaitforecastError(f"--cache-dir {cache_dir} is a file, not a folder; point it at a folder (created "
+                                "if missing)")
+    for name, value in (("--workers", workers), ("--threads", threads)):
+        if value is not None and not 1 <= value <= 1024:
+            raise GaitforecastError(f"{name} must be between 1 and 1024, got {value}")
+
+
 def _execute(runs: list, spec_name: str, store: Path, workers: Optional[int], backend: str,
              device: Optional[str], cache_dir: Optional[Path], json_out: bool, quiet: bool,
              threads: Optional[int] = None) -> None:
     """Run planned runs with progress on stderr; print the summary (JSON on stdout with --json)."""
     from gaitforecast.store import RunStore
+
+    _check_execution(device, _cache_dir(store, cache_dir), workers, threads)
     from gaitforecast.sweep.executors import run_sweep
     from gaitforecast.sweep.planner import summarize
     from gaitforecast.sweep.progress import RichReporter
