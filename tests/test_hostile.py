@@ -152,3 +152,40 @@ def test_execution_options_are_checked_before_anything_runs(tmp_path, args, word
 def test_mup_check_refuses_a_nan_learning_rate(tmp_path):
     res = gaitforecast("mup-check", "--lr", "nan", cwd=tmp_path)
     assert res.returncode == 2 and "--lr nan" in res.stderr
+
+
+def _lying_npz(path, shape=(10_000_000, 17, 3)):
+    import io
+    import zipfile
+
+    header = np.lib.format.header_data_from_array_1_0(np.zeros((10, 17, 3)))
+    header["shape"] = shape
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, header)
+    buf.write(np.zeros((10, 17, 3)).tobytes())
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("seq.npy", buf.getvalue())
+
+
+@pytest.mark.parametrize("case, words", [
+    ("ids2d", "'ids' must be a 1-D array"),
+    ("ids0d", "'ids' must be a 1-D array"),
+    ("huge", "values beyond float32's range"),
+    ("complex", "complex values (dtype complex64)"),
+    ("liar", "declares shape (10000000, 17, 3) (4,080,000,000 bytes) but stores"),
+])
+def test_malformed_pose_files_are_refused_without_loading_them(tmp_path, case, words):
+    seqs = np.random.default_rng(0).random((3, 40, 17, 3)).astype(np.float32)
+    path = tmp_path / f"{case}.npz"
+    if case == "ids2d":
+        np.savez(path, sequences=seqs, ids=np.array([["a", "b", "c"]]))
+    elif case == "ids0d":
+        np.savez(path, sequences=seqs, ids=np.array("a"))
+    elif case == "huge":
+        np.savez(path, seq=seqs[0].astype(np.float64) * 1e300)
+    elif case == "complex":
+        np.savez(path, seq=seqs[0] + 1j)
+    else:
+        _lying_npz(path)
+    res = gaitforecast("data-check", str(path), cwd=tmp_path)
+    assert res.returncode == 2 and words in res.stderr.replace("\n", ""), res.stderr

@@ -64,6 +64,8 @@ def check_sequence(arr: object, frames: int, min_frames: int = 15, assume_confid
         seq = np.asarray(arr)
     except Exception as exc:  # noqa: BLE001  (arbitrary objects from user files)
         return f"not an array ({type(arr).__name__}: {exc})"
+    if np.iscomplexobj(seq):
+        return f"complex values (dtype {seq.dtype}); poses are real x, y, confidence"
     if not np.issubdtype(seq.dtype, np.number):
         return f"not a numeric array (dtype {seq.dtype})"
     if seq.ndim != 3:
@@ -78,11 +80,13 @@ def check_sequence(arr: object, frames: int, min_frames: int = 15, assume_confid
         seq = np.concatenate([seq, np.ones(seq.shape[:2] + (1,), seq.dtype)], axis=2)
     if seq.shape[2] != 3:
         return f"wrong shape {tuple(seq.shape)}, expected [T, 17, 3] (x, y, confidence)"
+    with np.errstate(over="ignore", invalid="ignore"):
+        seq = seq.astype(np.float32)  # checked after the cast: 1e300 becomes inf in float32
     if not np.isfinite(seq).all():
-        return "contains NaN or inf values"
+        return "contains NaN or inf values (or values beyond float32's range, ~3.4e38)"
     if len(seq) < min_frames:
         return f"too short: {len(seq)} frames < min_frames={min_frames}"
-    return fit_length(seq.astype(np.float32), frames)
+    return fit_length(seq, frames)
 
 
 def fit_length(seq: np.ndarray, frames: int) -> np.ndarray:
@@ -147,12 +151,45 @@ def read_opengait(root: Path, frames: int = 60, min_frames: int = 15, on_error: 
     return _finish(seqs, rows, skipped, root, frames)
 
 
+MAX_NPZ_BYTES = 8 * 2**30  # a pose file larger than this (declared, uncompressed) is refused before loading
+
+
+def _check_npz_sizes(path: Path) -> None:
+    """Read each array's header (not its data): refuse a declared size over MAX_NPZ_BYTES, or one larger than the
+    member actually stored (a header that lies about its shape), before numpy allocates it."""
+    try:
+        archive = zipfile.ZipFile(path)
+    except (OSError, zipfile.BadZipFile, ValueError) as exc:
+        raise GaitforecastError(f"{path}: not a readable .npz file ({type(exc).__name__}: {exc})") from None
+    total = 0
+    with archive:
+        for info in archive.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            try:
+                with archive.open(info) as member:
+                    version = np.lib.format.read_magic(member)
+                    shape, _, dtype = (np.lib.format.read_array_header_1_0(member) if version == (1, 0)
+                                       else np.lib.format.read_array_header_2_0(member))
+            except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+                raise GaitforecastError(f"{path}: array {info.filename!r} has a malformed header ({exc})") from None
+            declared = int(np.prod(shape, dtype=object)) * np.dtype(dtype).itemsize
+            if declared > info.file_size:
+                raise GaitforecastError(f"{path}: array {info.filename!r} declares shape {shape} ({declared:,} bytes) "
+                                        f"but stores {info.file_size:,}; the file is malformed or truncated")
+            total += declared
+            if total > MAX_NPZ_BYTES:
+                raise GaitforecastError(f"{path}: its arrays hold over {MAX_NPZ_BYTES / 2**30:.0f} GiB; split the "
+                                        "poses into several files")
+
+
 def read_npz(path: Path, frames: int = 60, min_frames: int = 15, on_error: str = "skip",
              assume_confidence: bool = False) -> LoadedPoses:
     """Read a .npz in layout A (``sequences`` + ``ids`` [+ 1-D label arrays]) or B (one array per key)."""
     path = Path(path)
     if on_error not in ("skip", "raise"):
         raise GaitforecastError(f"on_error must be 'skip' or 'raise', got {on_error!r}")
+    _check_npz_sizes(path)
     try:
         with np.load(path, allow_pickle=False) as z:
             data = {k: z[k] for k in z.files}
@@ -165,6 +202,8 @@ def read_npz(path: Path, frames: int = 60, min_frames: int = 15, on_error: str =
         if "ids" not in data:
             raise GaitforecastError(f"{path}: layout A needs an 'ids' array next to 'sequences'")
         batch, ids = data["sequences"], data["ids"]
+        if ids.ndim != 1:
+            raise GaitforecastError(f"{path}: 'ids' must be a 1-D array (one id per sequence), got shape {ids.shape}")
         if batch.ndim != 4 or len(ids) != len(batch):
             raise GaitforecastError(f"{path}: 'sequences' must be [N, T, 17, 3] with len(ids) == N; "
                                     f"got {batch.shape} and {len(ids)} ids")
