@@ -378,7 +378,10 @@ class RunStore:
 
     def runs_records(self, status: str | None = None) -> list[dict[str, Any]]:
         """Runs as plain dicts (config and versions parsed, timestamps ISO, NaN -> None) with `metrics` name->value."""
-        return records_from_frame(self.runs(status), self.metric_names())
+        try:
+            return records_from_frame(self.runs(status), self.metric_names())
+        except GaitforecastError as exc:  # a hand-edited row: say which store it is in
+            raise GaitforecastError(f"{self.path}: {exc}") from None
 
     def run(self, run_id: str) -> dict[str, Any] | None:
         """One run as a record (see runs_records), or None if the id is unknown."""

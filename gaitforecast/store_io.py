@@ -368,7 +368,12 @@ def records_from_frame(frame: pd.DataFrame, metric_names: list[str]) -> list[dic
             if isinstance(value, pd.Timestamp):
                 value = value.isoformat()
             elif name in ("config", "versions") and isinstance(value, str):
-                value = json.loads(value)
+                try:
+                    value = json.loads(value)
+                except ValueError as exc:
+                    raise GaitforecastError(
+                        f"run {row.get('id')}: its {name} is not valid JSON ({exc}); the store was edited by hand "
+                        "or is damaged. Fix or delete that run (or restore a backup)") from None
             record[name] = _clean(value)
         record["metrics"] = {m: _clean(row[m]) for m in metric_names if m in row and _clean(row[m]) is not None}
         records.append(record)

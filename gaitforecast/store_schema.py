@@ -125,6 +125,14 @@ def read_version(con: duckdb.DuckDBPyConnection, path: str) -> int:
             f"(up to {SCHEMA_VERSION}); the file was not changed. Upgrade gaitforecast "
             "(pip install -U gaitforecast) to read it."
         )
+    if version == SCHEMA_VERSION:  # an older store gains its columns by migration; a current one must have them
+        have = {str(r[0]) for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'runs'").fetchall()}
+        missing = [c for c in RUN_FIELDS if c not in have]
+        if missing:
+            raise GaitforecastError(
+                f"{path}: its runs table lacks the column(s) {', '.join(missing)} (edited by hand or damaged); it "
+                "was not changed. Restore a backup (a .v<N>.bak copy, or an export), or start a new --store")
     return version
 
 

@@ -189,3 +189,25 @@ def test_malformed_pose_files_are_refused_without_loading_them(tmp_path, case, w
         _lying_npz(path)
     res = gaitforecast("data-check", str(path), cwd=tmp_path)
     assert res.returncode == 2 and words in res.stderr.replace("\n", ""), res.stderr
+
+
+def test_a_hand_edited_store_is_refused_with_its_name(store, tmp_path):
+    import duckdb
+    import shutil
+
+    bad_json, dropped = tmp_path / "json.duckdb", tmp_path / "dropped.duckdb"
+    shutil.copy(store, bad_json)
+    shutil.copy(store, dropped)
+    con = duckdb.connect(str(bad_json))
+    con.execute("UPDATE runs SET config = '{not json' WHERE id = (SELECT min(id) FROM runs)")
+    con.close()
+    con = duckdb.connect(str(dropped))
+    con.execute("ALTER TABLE runs DROP COLUMN wall_time_s")
+    con.close()
+    res = gaitforecast("runs", "--store", str(bad_json), "--json", cwd=tmp_path)
+    assert res.returncode == 2 and str(bad_json) in res.stderr and "config is not valid JSON" in res.stderr
+    before = dropped.read_bytes()
+    for command in (["runs"], ["fit"], ["export", str(tmp_path / "x.csv")]):
+        res = gaitforecast(*command, "--store", str(dropped), cwd=tmp_path)
+        assert res.returncode == 2 and "lacks the column(s) wall_time_s" in res.stderr, (command, res.stderr)
+    assert dropped.read_bytes() == before
