@@ -211,3 +211,26 @@ def test_a_hand_edited_store_is_refused_with_its_name(store, tmp_path):
         res = gaitforecast(*command, "--store", str(dropped), cwd=tmp_path)
         assert res.returncode == 2 and "lacks the column(s) wall_time_s" in res.stderr, (command, res.stderr)
     assert dropped.read_bytes() == before
+
+
+@pytest.mark.parametrize("args, words", [
+    (["train", "--arch", "gaitpt", "--width", "4096"], "has 72,716,201,984 parameters: training it needs about"),
+    (["train", "--frames", "100000000"], "data.frames = 100000000 is out of range"),
+])
+def test_sizes_that_cannot_fit_in_memory_are_refused_before_anything_is_built(tmp_path, args, words):
+    store = tmp_path / "s.duckdb"
+    res = gaitforecast(*args, "--store", str(store), cwd=tmp_path)
+    assert res.returncode == 2 and words in res.stderr.replace("\n", ""), res.stderr
+    assert not store.exists()
+
+
+def test_a_pool_larger_than_memory_is_refused_at_validation():
+    from gaitforecast.errors import GaitforecastError
+    from gaitforecast.sweep.spec import validate
+
+    raw = {"data": {"pool_sequences": 10**8, "pool_frames": 1000},
+           "grid": [{"arch": "gaitformer", "widths": [8], "fractions": [1.0]}]}
+    with pytest.raises(GaitforecastError, match="make a pool of about .* GiB, over half of this machine"):
+        validate(raw)
+    with pytest.raises(GaitforecastError, match="pool_sequences = 1000000000000 is out of range"):
+        validate({**raw, "data": {"pool_sequences": 10**12}})

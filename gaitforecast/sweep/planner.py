@@ -11,6 +11,7 @@ sweep recognises its finished runs. Counts that depend on the pool (training seq
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -78,6 +79,17 @@ def run_config(spec: SweepSpec, arch: str, width: int, fraction: float, seed: in
     }
 
 
+MODEL_BYTES_PER_PARAM = 16  # fp32 weights + gradients + AdamW's two moments
+
+
+def machine_memory() -> int:
+    """Physical memory of this machine in bytes (64 GiB where the platform does not say)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return 64 * 2**30
+
+
 def plan_one(config: dict[str, Any]) -> PlannedRun:
     """Sizes and id of one resolved config (also used by `gaitforecast train` for a single run)."""
     from gaitforecast.models import ModelConfig, count_params
@@ -86,7 +98,13 @@ def plan_one(config: dict[str, Any]) -> PlannedRun:
 
     model = ModelConfig.from_dict(config["model"])
     unique, _, steps, samples = train_counts(config["data"], config["train"], config["fraction"])
-    total, nonembed = count_params(model)
+    total, nonembed = count_params(model)  # on the meta device: no memory is allocated to count
+    need = total * MODEL_BYTES_PER_PARAM
+    if need > machine_memory():
+        raise GaitforecastError(
+            f"{config['arch']} width {config['width']} has {total:,} parameters: training it needs about "
+            f"{need / 2**30:,.0f} GiB (weights, gradients, AdamW state), more than this machine's "
+            f"{machine_memory() / 2**30:,.0f} GiB. Use smaller widths")
     return PlannedRun(
         id=run_id(config), config=config, arch=config["arch"], width=config["width"],
         fraction=config["fraction"], seed=config["seed"], unique_sequences=unique, steps=steps,

@@ -193,7 +193,9 @@ def _data(table: dict) -> DataSpec:
     for key in ("pool_sequences", "pool_frames", "frames", "heldout_sequences", "world_seed"):
         if key in t:
             lo = {"pool_sequences": 16, "pool_frames": 8, "frames": 4, "heldout_sequences": 4, "world_seed": 0}[key]
-            kw[key] = _number(f"data.{key}", t[key], integer=True, lo=lo)
+            hi = {"pool_sequences": 10**8, "pool_frames": 100_000, "frames": 10_000, "heldout_sequences": 10**7,
+                  "world_seed": 2**31 - 1}[key]
+            kw[key] = _number(f"data.{key}", t[key], integer=True, lo=lo, hi=hi)
     if "suite_size" in t:
         kw["suite_size"] = _choice("data.suite_size", t["suite_size"], SUITE_SIZES)
     if "pairs" in t:
@@ -211,6 +213,14 @@ def _data(table: dict) -> DataSpec:
             f"spec field data.frames = {data.frames} exceeds data.pool_frames = {data.pool_frames}; "
             "the model window must fit inside the pool's sequences"
         )
+    pool_bytes = data.pool_sequences * data.pool_frames * 18 * 2 * 4 * 2  # float32 poses, two cameras
+    from gaitforecast.sweep.planner import machine_memory
+
+    if pool_bytes > machine_memory() // 2:
+        raise GaitforecastError(
+            f"spec fields data.pool_sequences = {data.pool_sequences:,} x data.pool_frames = {data.pool_frames:,} "
+            f"make a pool of about {pool_bytes / 2**30:,.1f} GiB, over half of this machine's "
+            f"{machine_memory() / 2**30:,.0f} GiB; use fewer or shorter sequences")
     if data.heldout_sequences * 2 > data.pool_sequences:
         raise GaitforecastError(
             f"spec field data.heldout_sequences = {data.heldout_sequences} must be at most half of "
