@@ -10,7 +10,7 @@ from typing import Any, Optional
 import typer
 
 from gaitforecast import __version__
-from gaitforecast.cli._common import DEFAULT_STORE, JsonOption, StoreOption, app, console, emit_json
+from gaitforecast.cli._common import DEFAULT_STORE, JsonOption, StoreOption, app, console, emit_json, labelled
 from gaitforecast.cli.cmd_summary import print_summary
 from gaitforecast.errors import GaitforecastError
 
