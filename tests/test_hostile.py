@@ -233,3 +233,21 @@ def test_a_pool_larger_than_memory_is_refused_at_validation():
         validate(raw)
     with pytest.raises(GaitforecastError, match="pool_sequences = 1000000000000 is out of range"):
         validate({**raw, "data": {"pool_sequences": 10**12}})
+
+
+def test_a_pose_tree_with_a_fifo_or_a_device_link_is_read_without_blocking(tmp_path):
+    import pickle
+
+    root = tmp_path / "tree"
+    for ident in ("001", "002", "003"):
+        (root / ident / "nm-01" / "000").mkdir(parents=True)
+    with open(root / "001" / "nm-01" / "000" / "a.pkl", "wb") as fh:
+        pickle.dump(np.random.default_rng(0).random((40, 17, 3)).astype(np.float32), fh)
+    os.mkfifo(root / "002" / "nm-01" / "000" / "b.pkl")
+    (root / "003" / "nm-01" / "000" / "c.pkl").symlink_to("/dev/zero")
+    start = time.monotonic()
+    res = gaitforecast("data-check", str(root), cwd=tmp_path)
+    assert time.monotonic() - start < 20
+    text = " ".join(res.stderr.split())  # rich wraps long lines
+    assert res.returncode == 0 and "1 usable sequences" in text
+    assert text.count("not a regular file") == 2

@@ -21,8 +21,10 @@ Pickles are read with an unpickler that only rebuilds numpy arrays, so a hostile
 from __future__ import annotations
 
 import io
+import os
 import pickle
 import re
+import stat
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,6 +114,23 @@ def _fail(on_error: str, skipped: list, path: Path | str, reason: str) -> None:
     skipped.append((str(path), reason))
 
 
+MAX_PKL_BYTES = 256 * 2**20  # one pose sequence; a .pkl larger than this is refused unread
+
+
+def _not_a_pose_file(path: Path) -> str | None:
+    """Why ``path`` cannot be read as one pose pickle (a FIFO would block, a device never ends, a huge file would
+    fill memory), or None. Links are followed only to regular files."""
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    if not stat.S_ISREG(info.st_mode):
+        return "not a regular file (a FIFO, device or socket); skipped unread"
+    if info.st_size > MAX_PKL_BYTES:
+        return f"{info.st_size:,} bytes, over the {MAX_PKL_BYTES // 2**20} MiB a pose sequence can need; skipped unread"
+    return None
+
+
 def read_opengait(root: Path, frames: int = 60, min_frames: int = 15, on_error: str = "skip",
                   assume_confidence: bool = False) -> LoadedPoses:
     """Read an OpenGait pose tree ``<root>/<id>/<type>/<view>/*.pkl``; meta columns id, type, view, path.
@@ -135,9 +154,13 @@ def read_opengait(root: Path, frames: int = 60, min_frames: int = 15, on_error: 
             continue
         for extra in pkls[1:]:
             skipped.append((str(extra), "extra .pkl in the same folder (another modality?); used the first"))
+        why_not = _not_a_pose_file(pkls[0])
+        if why_not:
+            _fail(on_error, skipped, pkls[0], why_not)
+            continue
         try:
             with open(pkls[0], "rb") as fh:
-                arr = _NumpyOnly(io.BytesIO(fh.read())).load()
+                arr = _NumpyOnly(io.BytesIO(fh.read(MAX_PKL_BYTES + 1))).load()
         except Exception as exc:  # noqa: BLE001  (any unreadable file becomes a reported skip)
             _fail(on_error, skipped, pkls[0], f"unreadable pickle ({type(exc).__name__}: {exc})")
             continue
