@@ -251,3 +251,16 @@ def test_a_pose_tree_with_a_fifo_or_a_device_link_is_read_without_blocking(tmp_p
     text = " ".join(res.stderr.split())  # rich wraps long lines
     assert res.returncode == 0 and "1 usable sequences" in text
     assert text.count("not a regular file") == 2
+
+
+def test_a_huge_grid_is_counted_and_refused_without_yes(tmp_path):
+    spec = tmp_path / "big.toml"
+    widths = ", ".join(str(8 * (i + 1)) for i in range(64))
+    fractions = ", ".join(f"{(i + 1) / 100:.2f}" for i in range(100))
+    spec.write_text(f'[sweep]\nseeds = [0, 1, 2, 3]\n[[grid]]\narch = "gaitformer"\nwidths = [{widths}]\n'
+                    f"fractions = [{fractions}]\n")
+    start = time.monotonic()
+    res = gaitforecast("run-small", "--spec", str(spec), "--dry-run", "--store", str(tmp_path / "s.duckdb"),
+                       cwd=tmp_path)
+    assert time.monotonic() - start < 10
+    assert res.returncode == 2 and "plans 25,600 runs, more than 1,000" in res.stderr.replace("\n", " ")

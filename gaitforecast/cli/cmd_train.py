@@ -128,6 +128,7 @@ def run_small(
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Data cache (default: <store folder>/cache).",
                                              rich_help_panel=_EXEC),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the planned runs and exit."),
+    yes: bool = typer.Option(False, "--yes", help="Plan and run a sweep of more than 1,000 runs."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars (one line per finished run)."),
     json_out: bool = JsonOption,
 ) -> None:
@@ -136,7 +137,7 @@ def run_small(
     from gaitforecast.sweep.spec import load_profile, load_spec
 
     sweep = load_spec(spec) if spec else load_profile(profile)
-    runs = plan(sweep)
+    runs = plan(sweep, allow_large=yes)
     if dry_run:
         plan_doc = {"spec": sweep.name, "plan": summarize(runs),
                     "runs": [{"id": r.id, "arch": r.arch, "width": r.width, "fraction": r.fraction, "seed": r.seed,

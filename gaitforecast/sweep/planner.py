@@ -112,8 +112,22 @@ def plan_one(config: dict[str, Any]) -> PlannedRun:
     )
 
 
-def plan(spec: SweepSpec) -> list[PlannedRun]:
-    """All runs of ``spec``, de-duplicated by id, largest training FLOPs first."""
+LARGE_SWEEP = 1000  # more planned runs than this need an explicit yes (run-small --yes)
+
+
+def count_runs(spec: SweepSpec) -> int:
+    """How many runs ``spec`` plans at most (before de-duplication), without planning them."""
+    return sum(len(b.widths) * len(b.fractions) * len(b.seeds or spec.seeds) for b in spec.grid)
+
+
+def plan(spec: SweepSpec, allow_large: bool = True) -> list[PlannedRun]:
+    """All runs of ``spec``, de-duplicated by id, largest training FLOPs first. With ``allow_large=False`` a spec
+    of more than LARGE_SWEEP runs is refused before any is planned (the count comes from the grid alone)."""
+    total = count_runs(spec)
+    if not allow_large and total > LARGE_SWEEP:
+        raise GaitforecastError(
+            f"sweep {spec.name!r} plans {total:,} runs, more than {LARGE_SWEEP:,}; check the grid, or pass --yes "
+            "to plan and run them all")
     runs: dict[str, PlannedRun] = {}
     for block in spec.grid:
         for width in block.widths:
