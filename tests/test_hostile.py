@@ -264,3 +264,40 @@ def test_a_huge_grid_is_counted_and_refused_without_yes(tmp_path):
                        cwd=tmp_path)
     assert time.monotonic() - start < 10
     assert res.returncode == 2 and "plans 25,600 runs, more than 1,000" in res.stderr.replace("\n", " ")
+
+
+def test_a_link_out_of_the_pose_tree_is_not_followed(tmp_path):
+    import pickle
+
+    outside = tmp_path / "secret"
+    outside.mkdir()
+    with open(outside / "x.pkl", "wb") as fh:
+        pickle.dump(np.random.default_rng(1).random((40, 17, 3)).astype(np.float32), fh)
+    root = tmp_path / "tree"
+    (root / "001" / "nm-01" / "000").mkdir(parents=True)
+    (root / "002" / "nm-01").mkdir(parents=True)
+    with open(root / "001" / "nm-01" / "000" / "a.pkl", "wb") as fh:
+        pickle.dump(np.random.default_rng(0).random((40, 17, 3)).astype(np.float32), fh)
+    (root / "002" / "nm-01" / "000").symlink_to(outside, target_is_directory=True)
+    res = gaitforecast("data-check", str(root), cwd=tmp_path)
+    text = " ".join(res.stderr.split())
+    assert res.returncode == 0 and "1 usable sequences" in text and "leads outside the pose folder" in text
+
+
+def test_negative_sizes_are_refused_even_where_the_law_does_not_need_them():
+    from gaitforecast.errors import GaitforecastError
+    from gaitforecast.laws import prepare
+
+    runs = _table()
+    runs["samples"] = runs["flops"] / (6 * runs["params"])
+    runs.loc[3, "params"] = -5.0
+    with pytest.raises(GaitforecastError, match="an infinite or non-positive params"):
+        prepare(runs, "loss", ("flops",))  # a compute-only law: params not needed, still refused
+
+
+@pytest.mark.parametrize("args", [["train", "--seed", str(2**63)], ["train", "--seed", "-1"]])
+def test_a_run_seed_out_of_range_is_refused_before_anything_is_written(tmp_path, args):
+    store = tmp_path / "s.duckdb"
+    res = gaitforecast(*args, "--store", str(store), cwd=tmp_path)
+    assert res.returncode == 2 and "--seed" in res.stderr and "Traceback" not in res.stderr
+    assert not store.exists()

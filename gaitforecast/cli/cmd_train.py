@@ -163,7 +163,7 @@ def train(
     fraction: float = typer.Option(1.0, "--fraction", help="Fraction of the pretraining pool, in (0, 1]."),
     epochs: Optional[float] = typer.Option(None, "--epochs", help="Passes over the data fraction."),
     samples: Optional[int] = typer.Option(None, "--samples", help="Sequences seen (instead of --epochs)."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", min=0, max=2**31 - 1, help="Run seed (0 to 2^31 - 1)."),
     lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate (muP base)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size"),
     frames: Optional[int] = typer.Option(None, "--frames", help="Model window in frames."),

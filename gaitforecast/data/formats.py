@@ -117,6 +117,12 @@ def _fail(on_error: str, skipped: list, path: Path | str, reason: str) -> None:
 MAX_PKL_BYTES = 256 * 2**20  # one pose sequence; a .pkl larger than this is refused unread
 
 
+def _inside(path: Path, root: Path) -> bool:
+    """True when ``path``, links followed, lies inside ``root`` (links followed too)."""
+    real, top = Path(os.path.realpath(path)), Path(os.path.realpath(root))
+    return top == real or top in real.parents
+
+
 def _not_a_pose_file(path: Path) -> str | None:
     """Why ``path`` cannot be read as one pose pickle (a FIFO would block, a device never ends, a huge file would
     fill memory), or None. Links are followed only to regular files."""
@@ -155,6 +161,8 @@ def read_opengait(root: Path, frames: int = 60, min_frames: int = 15, on_error: 
         for extra in pkls[1:]:
             skipped.append((str(extra), "extra .pkl in the same folder (another modality?); used the first"))
         why_not = _not_a_pose_file(pkls[0])
+        if why_not is None and not _inside(pkls[0], root):
+            why_not = "a link that leads outside the pose folder; skipped unread"
         if why_not:
             _fail(on_error, skipped, pkls[0], why_not)
             continue

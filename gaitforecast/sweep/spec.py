@@ -284,7 +284,7 @@ def _grid(blocks: Any, train: TrainSpec) -> tuple[GridBlock, ...]:
         arch = _choice(f"{where}.arch", b["arch"], _archs())
         widths = _list(f"{where}.widths", b["widths"], integer=True, lo=1, hi=4096)
         fractions = _list(f"{where}.fractions", b["fractions"], integer=False, lo=0, lo_open=True, hi=1.0)
-        seeds = _list(f"{where}.seeds", b["seeds"], integer=True, lo=0) if "seeds" in b else None
+        seeds = _list(f"{where}.seeds", b["seeds"], integer=True, lo=0, hi=2**31 - 1) if "seeds" in b else None
         out.append(GridBlock(arch, widths, fractions, seeds, _train(b, where, train)))
     return tuple(out)
 
@@ -296,7 +296,7 @@ def validate(raw: dict[str, Any], default_name: str = "custom") -> SweepSpec:
     name = sweep.get("name", default_name)
     if not isinstance(name, str) or not name.strip():
         raise GaitforecastError(f"spec field sweep.name must be a non-empty string, got {name!r}")
-    seeds = _list("sweep.seeds", sweep.get("seeds", [0]), integer=True, lo=0)
+    seeds = _list("sweep.seeds", sweep.get("seeds", [0]), integer=True, lo=0, hi=2**31 - 1)
     data = _data(top.get("data", {}))
     train = _train(_check_keys("[train]", top.get("train", {}), _TRAIN_FIELDS), "train", TrainSpec())
     augment = _augment(top.get("augment", {}))
