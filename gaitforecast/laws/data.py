@@ -273,12 +273,12 @@ def prepare(runs: pd.DataFrame, metric: str | None, inputs: tuple[str, ...] = ("
             continue
         x = _axis_values(runs, axis)
         bad = ~np.isfinite(x) | ~(x > 0)
+        if bad.any() and axis in inputs:
+            refuse(bad, f"missing, infinite or non-positive {axis}")
         wrong = ~np.isnan(x) & bad  # given but infinite or non-positive: refused even where the law does not
         if wrong.any():             # need the axis, so a bad column cannot quietly change the law chosen
             refuse(wrong, f"an infinite or non-positive {axis}")
         if bad.any():
-            if axis in inputs:
-                refuse(bad, f"missing, infinite or non-positive {axis}")
             continue
         logx[axis] = np.log(x)
     missing = [a for a in inputs if a not in logx]
