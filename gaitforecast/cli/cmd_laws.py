@@ -175,6 +175,27 @@ def _one_config(boot: laws.BootstrapResult, cost: laws.CostModel, params: float,
     }
 
 
+def _with_allocation_notes(notes: list[str], alloc: laws.Allocation) -> list[str]:
+    """A forecast's warnings: "not a recommendation" first when it is not one, then ``notes``, then the
+    allocation's own notes."""
+    first = [f"not a recommendation: {alloc.why}"] if not alloc.recommended else []
+    return first + list(notes) + list(alloc.notes)
+
+
+def _print_forecast(title: str, out: dict[str, Any], rows: tuple[tuple[str, str | None], ...]) -> None:
+    """The human forecast table: one row per (key, interval key) present in ``out``."""
+    table = Table(title=title)
+    for col in ("quantity", "value", "95 % interval"):
+        table.add_column(col)
+    for key, ci_key in rows:
+        value = out.get(key.split(" ")[0])
+        if value is None:
+            continue
+        ci = out.get(ci_key) if ci_key else None
+        table.add_row(key, f"{value:.4g}", f"[{ci[0]:.4g}, {ci[1]:.4g}]" if ci else "")
+    console.print(table)
+
+
 @app.command("predict")
 def predict_cmd(
     budget: Optional[str] = typer.Option(None, "--budget", help="Compute budget in FLOPs: 3e17, 2.5e18, 300P."),
@@ -208,7 +229,7 @@ def predict_cmd(
     else:
         alloc = laws.allocate(boot, c, cost)
         out = alloc.to_dict()
-        notes = ([f"not a recommendation: {alloc.why}"] if not alloc.recommended else []) + notes + list(alloc.notes)
+        notes = _with_allocation_notes(notes, alloc)
     law_ = boot.law
     out.update({"law": law_.law, "metric": law_.metric, "kind": law_.data.kind, "cost_model": cost.name,
                 "n_runs": law_.n_runs,
@@ -217,18 +238,10 @@ def predict_cmd(
     if json_out:
         emit_json(out)
         return
-    table = Table(title=f"{law_.metric} forecast at {out['budget_flops']:.3g} FLOPs ({law_.law} law)")
-    for col in ("quantity", "value", "95 % interval"):
-        table.add_column(col)
-    for key, ci_key in (("params_opt", "params_opt_ci"), ("samples_opt", "samples_opt_ci"),
-                        ("samples_per_param", "samples_per_param_ci"), ("params", None), ("samples", None),
-                        ("predicted", "predicted_ci"), ("predicted (one run)", "predicted_pi")):
-        value = out.get(key.split(" ")[0])
-        if value is None:
-            continue
-        ci = out.get(ci_key) if ci_key else None
-        table.add_row(key, f"{value:.4g}", f"[{ci[0]:.4g}, {ci[1]:.4g}]" if ci else "")
-    console.print(table)
+    _print_forecast(f"{law_.metric} forecast at {out['budget_flops']:.3g} FLOPs ({law_.law} law)", out, (
+        ("params_opt", "params_opt_ci"), ("samples_opt", "samples_opt_ci"),
+        ("samples_per_param", "samples_per_param_ci"), ("params", None), ("samples", None),
+        ("predicted", "predicted_ci"), ("predicted (one run)", "predicted_pi")))
     _warn(out["warnings"])
 
 
@@ -236,7 +249,7 @@ def _predict_via(store: Path, metric: str | None, via: str, law: str, arch: str 
                  kind: str | None, c: float | None, n: float | None, d: float | None, json_out: bool) -> None:
     """`predict --via`: step 1 a law for the loss ``via``, step 2 the sigmoid link to the accuracy."""
     from gaitforecast.laws.allocate import optimal_draws
-    from gaitforecast.laws.twostep import fit_two_step, link
+    from gaitforecast.laws.twostep import fit_two_step
 
     runs, notes = _load_runs(store, arch, metric=metric, kind=kind)
     metric = laws.choose_metric(runs, metric)
@@ -255,14 +268,9 @@ def _predict_via(store: Path, metric: str | None, via: str, law: str, arch: str 
         alloc = laws.allocate(boot, c, cost)
         thetas = np.vstack([boot.law.theta[None, :], boot.thetas])
         loss = boot.law.data.to_metric_units(optimal_draws(boot.law, thetas, c, cost)[2])
-        acc = np.concatenate([[link(loss[:1], model.link_point)[0]], link(loss[1:, None], model.link_draws)[:, 0]])
-        rng = np.random.default_rng(1)
-        noisy = np.clip(acc[1:] + rng.choice(model.residuals, size=len(acc) - 1), 0.0, 1.0)
-        bands = {"predicted": acc[0], "ci_lo": np.percentile(acc[1:], 2.5), "ci_hi": np.percentile(acc[1:], 97.5),
-                 "pi_lo": np.percentile(noisy, 2.5), "pi_hi": np.percentile(noisy, 97.5),
-                 "via_predicted": float(loss[0])}
+        bands = model.bands(loss[:1], loss[1:, None]).iloc[0]
         out.update({k: v for k, v in alloc.to_dict().items() if k not in ("predicted", "predicted_ci", "predicted_pi")})
-        notes = notes + ([f"not a recommendation: {alloc.why}"] if not alloc.recommended else []) + list(alloc.notes)
+        notes = _with_allocation_notes(notes, alloc)
     out.update({"predicted": float(bands["predicted"]),
                 "predicted_ci": [float(bands["ci_lo"]), float(bands["ci_hi"])],
                 "predicted_pi": [float(bands["pi_lo"]), float(bands["pi_hi"])],
@@ -272,18 +280,9 @@ def _predict_via(store: Path, metric: str | None, via: str, law: str, arch: str 
     if json_out:
         emit_json(out)
         return
-    table = Table(title=f"{metric} via {via} at {out['budget_flops']:.3g} FLOPs ({name} law + sigmoid link)")
-    for col in ("quantity", "value", "95 % interval"):
-        table.add_column(col)
-    for key, ci_key in (("params_opt", "params_opt_ci"), ("samples_opt", "samples_opt_ci"), ("params", None),
-                        ("samples", None), ("via_predicted", None), ("predicted", "predicted_ci"),
-                        ("predicted (one run)", "predicted_pi")):
-        value = out.get(key.split(" ")[0])
-        if value is None:
-            continue
-        ci = out.get(ci_key) if ci_key else None
-        table.add_row(key, f"{value:.4g}", f"[{ci[0]:.4g}, {ci[1]:.4g}]" if ci else "")
-    console.print(table)
+    _print_forecast(f"{metric} via {via} at {out['budget_flops']:.3g} FLOPs ({name} law + sigmoid link)", out, (
+        ("params_opt", "params_opt_ci"), ("samples_opt", "samples_opt_ci"), ("params", None), ("samples", None),
+        ("via_predicted", None), ("predicted", "predicted_ci"), ("predicted (one run)", "predicted_pi")))
     _warn(notes)
 
 

@@ -42,7 +42,8 @@ def fit_link(loss: np.ndarray, acc: np.ndarray, weights: np.ndarray | None = Non
     if start is None:
         start = np.array([min(1.0, 1.2 * float(acc.max())), 4.0 / spread, float(np.median(loss))])
     res = least_squares(lambda p: (link(loss, p) - acc) * w, start,
-                        bounds=([1e-6, 1e-6, float(loss.min()) - 10 * spread], [1.0, 1e3, float(loss.max()) + 10 * spread]),
+                        bounds=([1e-6, 1e-6, float(loss.min()) - 10 * spread],
+                                [1.0, 1e3, float(loss.max()) + 10 * spread]),
                         x_scale="jac", max_nfev=500)
     return res.x
 
@@ -63,9 +64,14 @@ class TwoStep:
         law = self.loss.law
         point_loss = np.atleast_1d(law.data.to_metric_units(law.predict_fitted(params, samples, flops))).ravel()
         draws_loss = law.data.to_metric_units(law.predict_fitted(params, samples, flops, theta=self.loss.thetas))
-        draws_loss = draws_loss.reshape(len(self.loss.thetas), -1)
+        return self.bands(point_loss, draws_loss.reshape(len(self.loss.thetas), -1), level, seed)
+
+    def bands(self, point_loss: np.ndarray, draws_loss: np.ndarray, level: float = 0.95,
+              seed: int = 1) -> pd.DataFrame:
+        """Accuracy bands from step-1 loss values: the point fit's ``point_loss`` [n] and each resample's
+        ``draws_loss`` [R, n], each through its own link; prediction intervals add the chain's scatter."""
         point = link(point_loss, self.link_point)
-        draws = link(draws_loss, self.link_draws)  # each resample's loss law through its own link
+        draws = link(draws_loss, self.link_draws)
         rng = np.random.default_rng(seed)
         noisy = np.clip(draws + rng.choice(self.residuals, size=draws.shape), 0.0, 1.0)
         tail = 50.0 * (1.0 - level)
