@@ -254,11 +254,10 @@ def allocate(fit: FittedLaw | BootstrapResult, budget: float, cost: CostModel | 
         rng = np.random.default_rng(seed)
         noisy = y[1:] * np.exp(rng.choice(resid, size=len(y) - 1))
         extra = law.extrapolation
-        if extra is not None and extra.kappa > 0:  # beyond the runs: the rollouts' extrapolation error, as predict
+        if extra is not None:  # beyond the runs: the rollouts' extrapolation error, as BootstrapResult.predict
             at = ({"params": np.log(n_opt[1:]), "samples": np.log(d_opt[1:])} if n_opt is not None
                   else {"flops": np.full(len(y) - 1, np.log(budget))})
-            sd = extra.kappa * extra.distance({k: at[k] for k in law.form.inputs}, law.form.inputs)
-            noisy = noisy * np.exp(rng.standard_normal(len(y) - 1) * sd)
+            noisy = extra.widen(noisy, at, law.form.inputs, rng)
         pi = metric_interval(boot._quantiles(noisy, level))
     return Allocation(
         budget_flops=float(budget),

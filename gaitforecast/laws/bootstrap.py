@@ -72,12 +72,11 @@ class BootstrapResult:
         resid = _point_residuals(law)
         noisy = draws * np.exp(rng.choice(resid, size=draws.shape))
         extra = law.extrapolation
-        if extra is not None and extra.kappa > 0:  # beyond the runs: the error of extrapolating (rollouts)
+        if extra is not None:  # beyond the runs: the error of extrapolating (learned on rollouts)
             logx = law._logx(params, samples, flops)
             shape = np.broadcast_shapes(*(v.shape for v in logx.values()))
-            sd = extra.kappa * extra.distance({k: np.broadcast_to(v, shape).ravel() for k, v in logx.items()},
-                                              law.form.inputs)
-            noisy = noisy * np.exp(rng.standard_normal(draws.shape) * sd)
+            noisy = extra.widen(noisy, {k: np.broadcast_to(v, shape).ravel() for k, v in logx.items()},
+                                law.form.inputs, rng)
         ci_lo, ci_hi = self._quantiles(draws, level)
         pi_lo, pi_hi = self._quantiles(noisy, level)
         to_metric = law.data.to_metric_units
@@ -86,17 +85,6 @@ class BootstrapResult:
             a, b = to_metric(lo), to_metric(hi)
             frame[f"{name}_lo"], frame[f"{name}_hi"] = np.minimum(a, b), np.maximum(a, b)
         return pd.DataFrame(frame)
-
-    def log_bands(self, logx: dict[str, np.ndarray], seed: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(point, lo, hi) of the 95 % prediction interval in log units of the fitted target at log inputs
-        ``logx`` (the bootstrap's own interval, before any extrapolation widening)."""
-        law = self.law
-        point = law.form.log_predict(law.theta, logx)[0]
-        draws = law.form.log_predict(self.thetas, logx)[0]  # [R, n]
-        rng = np.random.default_rng(seed)
-        noisy = draws + rng.choice(_point_residuals(law), size=draws.shape)
-        lo, hi = np.percentile(noisy, [2.5, 97.5], axis=0)
-        return point, lo, hi
 
     def to_dict(self, level: float | None = None) -> dict:
         """The law's summary plus ``ci`` and ``se`` per parameter and the resampling details."""
