@@ -280,22 +280,20 @@ def fit_data(form: LawForm, data: LawData, delta: float = 1e-3, n_refine: int = 
 
 def _identify_and_refit(form: LawForm, data: LawData, theta: np.ndarray, f_best: float, grad_rel: float,
                         delta: float, profile: bool = True) -> tuple[np.ndarray, float, float, dict[int, str]]:
-    """Hold the parameters the runs do not identify at their values and refit the rest with lmfit, until every
-    free parameter is identified (at most p - 2 held); the lmfit point fit is kept when it is no worse. Without
-    ``profile`` only parameters on a bound are held (the calibration rollouts' quick fits)."""
+    """Hold the parameters the runs do not identify at their values and refit the rest with lmfit: first those
+    on a bound, then (with ``profile``) exponents whose profile is flat, profiled on the refit with the first
+    held. The lmfit point fit is kept when it is no worse. Without ``profile`` only parameters on a bound are
+    held (the calibration rollouts' quick fits)."""
     logx = {k: data.logx[k] for k in form.inputs}
-    held: dict[int, str] = {}
-    for _ in range(max(form.n_theta - 2, 0)):
-        found = unidentified(form, data, theta, delta, set(held))
-        if not found:
-            break
-        held.update(found)
+    held = unidentified(form, data, theta, delta)  # every parameter on a bound, in one pass
     try:
-        theta = lmfit_refit(form, data, theta, delta, set(held)) if held else theta
-        for i, why in (flat_exponents(form, data, theta, delta, set(held)) if profile else {}).items():
-            held[i] = why
-        refit = lmfit_refit(form, data, theta, delta, set(held))
-    except (ValueError, FloatingPointError):  # lmfit refused the start: keep the vectorised solver's fit
+        if held:
+            theta = lmfit_refit(form, data, theta, delta, set(held))
+        flat = flat_exponents(form, data, theta, delta, set(held)) if profile else {}
+        held.update(flat)
+        # the final lmfit point fit, unless the refit above already is it (nothing newly held)
+        refit = lmfit_refit(form, data, theta, delta, set(held)) if flat or not held else theta
+    except (ValueError, FloatingPointError):  # lmfit refused the start: keep the fit so far
         refit = theta
     bounds = [(float(theta[i]),) * 2 if i in held else b for i, b in enumerate(form.bounds(data.logy))]
     lo, hi = (np.array(b, dtype=float) for b in zip(*bounds))
@@ -445,5 +443,6 @@ def flat_exponents(form: LawForm, data: LawData, theta: np.ndarray, delta: float
                 break
         else:
             if within(max(lo, theta[i] - PROFILE_WIDTH / 2), i) and within(min(hi, theta[i] + PROFILE_WIDTH / 2), i):
-                found[i] = f"{name}'s 95 % profile interval is wider than {PROFILE_WIDTH}: these runs do not identify it"
+                found[i] = (f"{name}'s 95 % profile interval is wider than {PROFILE_WIDTH}: these runs do not "
+                            "identify it")
     return found
