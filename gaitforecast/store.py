@@ -34,7 +34,7 @@ from filelock import FileLock, Timeout
 
 from gaitforecast.errors import GaitforecastError
 from gaitforecast.store_io import (
-    ImportPlan, canonical_json, export_frame, prepare_import, records_from_frame, run_id, wide_runs,
+    ImportPlan, canonical_json, export_frame, file_kind, prepare_import, records_from_frame, run_id, wide_runs,
 )
 from gaitforecast.store_schema import (
     RUN_FIELDS, RUN_STATUSES, SCHEMA_VERSION, create_schema, describe_error, migrate, read_version,
@@ -84,10 +84,7 @@ def check_store_path(path: Path) -> None:
     mode = os.stat(path).st_mode
     if stat.S_ISREG(mode):
         return
-    kind = ("a directory" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode)
-            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode)
-            else "not a regular file")
-    raise GaitforecastError(f"the store path {path} is {kind}, not a store file; point --store at a file "
+    raise GaitforecastError(f"the store path {path} is {file_kind(mode)}, not a store file; point --store at a file "
                             "(it is created on the first write)")
 
 class RunStore:

@@ -323,6 +323,17 @@ def export_format(path: Path, fmt: str | None) -> str:
     return fmt
 
 
+def file_kind(mode: int) -> str:
+    """What a path that is not a regular file is, for messages: "a directory", "a FIFO", "a device", ..."""
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a socket" if stat.S_ISSOCK(mode) else "something other than a file"
+
+
 def export_frame(frame: pd.DataFrame, path: Path, fmt: str | None) -> int:
     """Write `frame` to `path` atomically (temp file, then rename); returns the row count. Only a regular file
     (or nothing) at `path` is replaced: a device, FIFO, socket or directory there is refused, untouched."""
@@ -334,10 +345,8 @@ def export_frame(frame: pd.DataFrame, path: Path, fmt: str | None) -> int:
             raise GaitforecastError(f"cannot export to {path}: {exc.strerror or exc} (a dangling or looping link?); "
                                     "choose a regular file path") from exc
         if not stat.S_ISREG(mode):
-            kind = ("a directory" if stat.S_ISDIR(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
-                    else "a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "not a file")
-            raise GaitforecastError(f"cannot export to {path}: it is {kind}, not a regular file; an export only "
-                                    "creates or replaces regular files. Choose a file path")
+            raise GaitforecastError(f"cannot export to {path}: it is {file_kind(mode)}, not a regular file; an "
+                                    "export only creates or replaces regular files. Choose a file path")
         if os.path.islink(path):
             path = Path(os.path.realpath(path))  # replace the file the link points to, keep the link
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
