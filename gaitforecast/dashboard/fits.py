@@ -19,7 +19,7 @@ from gaitforecast.dashboard import data as store_data
 from gaitforecast.errors import GaitforecastError
 from gaitforecast.laws import (
     FORM_NAMES, BootstrapResult, CostModel, IsoFlopResult, LawFitter, allocate, bootstrap, compare,
-    cost_model_for, curve, diagnose, get_form, is_accuracy_metric, isoflop, metric_kind, prepare, rank_forms,
+    cost_model_for, curve, diagnose, get_form, isoflop, metric_kind, prepare, rank_forms,
 )
 from gaitforecast.laws.data import to_target
 from gaitforecast.laws import backtest as rollout_backtest
@@ -198,11 +198,10 @@ def fit_points(boot: BootstrapResult, runs: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def fitted_target(metric: str, law: str, runs: pd.DataFrame | None = None) -> str:
-    """What ``law`` fits ``metric`` as: "loss" (as it is), or for an accuracy the form's target ("neglog" or
-    "error")."""
-    kind = kind_of(runs, metric) if runs is not None else ("accuracy" if is_accuracy_metric(metric) else "loss")
-    if kind != "accuracy":
+def fitted_target(metric: str, law: str, runs: pd.DataFrame) -> str:
+    """What ``law`` fits ``metric`` of these runs as: "loss" (as it is), or for an accuracy the form's target
+    ("neglog" or "error")."""
+    if kind_of(runs, metric) != "accuracy":
         return "loss"
     return get_form(law).accuracy_target if law in FORM_NAMES else "neglog"
 

@@ -182,7 +182,11 @@ def _checkpoint_runs(runs: pd.DataFrame) -> pd.Series | None:
         except (ValueError, AttributeError):
             return None
 
-    found = runs["config"].map(run_of)
+    texts = runs["config"]
+    marked = texts.map(lambda t: isinstance(t, dict) or (isinstance(t, str) and '"run"' in t))
+    if not marked.any():  # the usual case: no JSON is parsed at all
+        return None
+    found = texts.where(marked).map(run_of, na_action="ignore")
     return found if found.notna().any() else None
 
 

@@ -140,7 +140,8 @@ def diagnose(fit: FittedLaw | BootstrapResult) -> dict:
             warnings.append(f"exponent {name} is not identified by these runs: its 95 % interval [{lo:.3g}, {hi:.3g}] "
                             f"is wider than {EXPONENT_CI_WIDTH}")
     if boot is not None and boot.n_failed > 0.05 * boot.n_resamples:
-        warnings.append(f"{boot.n_failed} of {boot.n_resamples} bootstrap refits ({boot.n_failed / boot.n_resamples:.0%}) "
+        share = boot.n_failed / boot.n_resamples
+        warnings.append(f"{boot.n_failed} of {boot.n_resamples} bootstrap refits ({share:.0%}) "
                         "did not converge; they are kept in the intervals at the best point found (the hard "
                         "resamples widen them honestly), but treat the intervals as rough")
     moved = influential_runs(law)
@@ -158,9 +159,10 @@ def diagnose(fit: FittedLaw | BootstrapResult) -> dict:
                         f"{data.fitted_as}")
     if data.extra.get("checkpoint_runs"):
         warnings.append(f"{data.extra['checkpoint_rows']} rows are checkpoints of {data.extra['checkpoint_runs']} "
-                        "training runs: the bootstrap resamples each run's rows together, but a mid-schedule checkpoint "
-                        "has not annealed its learning rate, so it sits above what a run of that length reaches and "
-                        "the forecast leans pessimistic; prefer the final checkpoint of runs of each length")
+                        "training runs: the bootstrap resamples each run's rows together, but a mid-schedule "
+                        "checkpoint has not annealed its learning rate, so it sits above what a run of that length "
+                        "reaches and the forecast leans pessimistic; prefer the final checkpoint of runs of each "
+                        "length")
     if data.dropped_missing:
         warnings.append(f"{data.dropped_missing} run(s) without a value for {data.metric} were left out")
     return {"seed_noise": noise, "signal_sd_log": signal, "compute_span_decades": span, "identified": identified,

@@ -9,19 +9,28 @@ point of the engine runs under :func:`single_blas_thread`, as the sweep pins its
 from __future__ import annotations
 
 import functools
+import threading
 from typing import Callable, TypeVar
 
 from threadpoolctl import threadpool_limits
 
 F = TypeVar("F", bound=Callable)
+_ACTIVE = threading.local()  # set while an outer entry point holds the limit: inner ones skip threadpoolctl
 
 
 def single_blas_thread(fn: F) -> F:
-    """Run ``fn`` with the BLAS thread pools limited to one thread (restored afterwards; nesting is cheap)."""
+    """Run ``fn`` with the BLAS thread pools limited to one thread (restored afterwards). Nested entry points
+    (a backtest's fits and bootstraps) run under the outermost limit without asking threadpoolctl again."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        with threadpool_limits(limits=1, user_api="blas"):
+        if getattr(_ACTIVE, "on", False):
             return fn(*args, **kwargs)
+        _ACTIVE.on = True
+        try:
+            with threadpool_limits(limits=1, user_api="blas"):
+                return fn(*args, **kwargs)
+        finally:
+            _ACTIVE.on = False
 
     return wrapper  # type: ignore[return-value]
