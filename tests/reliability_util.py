@@ -56,8 +56,8 @@ fractions = {fractions}
 FAULTY_CLI = r"""
 import os, sys, time
 from pathlib import Path
-import gaitforecast.store as store_mod
-import gaitforecast.store_writer as writer_mod
+import gaitforecast.store.runstore as store_mod
+import gaitforecast.store.writer as writer_mod
 
 fault, at, marker = os.environ["GF_FAULT"], int(os.environ["GF_FAULT_AT"]), Path(os.environ["GF_FAULT_MARKER"])
 state = {"done_writes": 0, "armed": None}

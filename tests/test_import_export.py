@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from gaitforecast.errors import GaitforecastError
 from gaitforecast.store import RunStore
-from gaitforecast.store_io import prepare_import, read_table
+from gaitforecast.store.exchange import prepare_import, read_table
 
 from laws_data import CHINCHILLA_CSV as CHINCHILLA
 CHINCHILLA_MAP = {"params": "Model Size", "flops": "Training FLOP"}

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, assume, given, settings, strategies as st
 from gaitforecast.errors import GaitforecastError
 from gaitforecast.laws import FORM_NAMES, allocate, backtest, bootstrap, fit_law
 from gaitforecast.store import RunStore
-from gaitforecast.store_io import prepare_import, read_table
+from gaitforecast.store.exchange import prepare_import, read_table
 from test_store import _digest
 
 SETTINGS = settings(max_examples=25, deadline=None, derandomize=True,

@@ -15,7 +15,7 @@ import pytest
 
 from gaitforecast.errors import GaitforecastError
 from gaitforecast.store import SCHEMA_VERSION, RunStore, run_id
-from gaitforecast.store_schema import create_schema
+from gaitforecast.store.schema import create_schema
 
 REPO = Path(__file__).resolve().parents[1]
 CONTRACT_COLUMNS = [

@@ -13,7 +13,7 @@ from gaitforecast.cli._common import JsonOption, StoreOption, app, console, emit
 from gaitforecast.errors import GaitforecastError
 from gaitforecast.metrics import MAIN_METRIC
 from gaitforecast.store import RunStore
-from gaitforecast.store_io import export_format, prepare_import, read_table
+from gaitforecast.store.exchange import export_format, prepare_import, read_table
 
 _SHOWN_METRICS = 4
 _PREFERRED = (MAIN_METRIC, "loss", "ssl_loss")

@@ -25,7 +25,7 @@ STORE_ENV = "GAITFORECAST_STORE"
 
 # Columns every runs table has; any other numeric column of store.runs() is a final metric.
 try:
-    from gaitforecast.store_schema import RUN_FIELDS
+    from gaitforecast.store.schema import RUN_FIELDS
 except ImportError:  # pragma: no cover - the store module is part of the package
     RUN_FIELDS = ("id", "arch", "width", "seed", "params", "samples", "flops", "status", "source", "config")
 

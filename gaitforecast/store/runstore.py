@@ -33,15 +33,14 @@ import pandas as pd
 from filelock import FileLock, Timeout
 
 from gaitforecast.errors import GaitforecastError
-from gaitforecast.store_io import (
+from gaitforecast.store.exchange import (
     ImportPlan, canonical_json, export_frame, file_kind, prepare_import, records_from_frame, run_id, wide_runs,
 )
-from gaitforecast.store_schema import (
+from gaitforecast.store.schema import (
     RUN_FIELDS, RUN_STATUSES, SCHEMA_VERSION, create_schema, describe_error, migrate, read_version,
 )
-from gaitforecast.store_writer import StoreWriter
+from gaitforecast.store.writer import StoreWriter
 
-__all__ = ["RunStore", "StoreWriter", "SCHEMA_VERSION", "RUN_STATUSES", "run_id", "canonical_json"]
 
 T = TypeVar("T")
 _LOCKS: dict[str, FileLock] = {}

@@ -16,8 +16,8 @@ import duckdb
 import pandas as pd
 
 from gaitforecast.errors import GaitforecastError
-from gaitforecast.store_io import canonical_json, run_id as config_run_id
-from gaitforecast.store_schema import RUN_COLUMNS, RUN_FIELDS, RUN_STATUSES
+from gaitforecast.store.exchange import canonical_json, run_id as config_run_id
+from gaitforecast.store.schema import RUN_COLUMNS, RUN_FIELDS, RUN_STATUSES
 
 if TYPE_CHECKING:
     from gaitforecast.store import RunStore

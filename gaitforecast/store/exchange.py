@@ -28,7 +28,7 @@ import pandas as pd
 
 from gaitforecast.errors import GaitforecastError
 from gaitforecast.metrics import check_kind, kind_from_name
-from gaitforecast.store_schema import RUN_FIELDS
+from gaitforecast.store.schema import RUN_FIELDS
 
 # Run columns an import can carry over; the rest of RUN_FIELDS (id, status, config ...) is recomputed on import.
 _IMPORT_FLOAT = ("params", "samples", "flops", "params_nonembed", "unique_sequences", "wall_time_s", "throughput")
