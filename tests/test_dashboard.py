@@ -300,17 +300,17 @@ def test_mup_page(own, chin, monkeypatch):
 
 # ---------------------------------------------------------------- caching and the store lock
 def test_fit_cached_by_store_content_and_lock_not_held(tmp_path, monkeypatch):
-    from gaitforecast.dashboard import fits
+    from gaitforecast import laws
     from gaitforecast.laws import LawFitter
 
     calls = []
 
     class CountingFitter(LawFitter):
         def fit(self, runs, metric=None):
-            calls.append(len(runs))
+            calls.append(len(runs.y) if hasattr(runs, "y") else len(runs))
             return super().fit(runs, metric)
 
-    monkeypatch.setattr(fits, "LawFitter", CountingFitter)
+    monkeypatch.setattr(laws, "LawFitter", CountingFitter)  # what the forecast use case calls
     store_path = tmp_path / "store.duckdb"
     store = ds.chinchilla_store(store_path)
     at = page(store_path, "scaling", monkeypatch)

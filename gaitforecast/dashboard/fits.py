@@ -15,10 +15,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from gaitforecast import forecast
 from gaitforecast.dashboard import data as store_data
 from gaitforecast.errors import GaitforecastError
 from gaitforecast.laws import (
-    FORM_NAMES, BootstrapResult, CostModel, IsoFlopResult, LawFitter, allocate, bootstrap, compare,
+    FORM_NAMES, BootstrapResult, CostModel, IsoFlopResult, compare,
     cost_model_for, curve, diagnose, get_form, isoflop, metric_kind, prepare, rank_forms,
 )
 from gaitforecast.laws.data import to_target
@@ -84,10 +85,32 @@ def candidate_laws(runs: pd.DataFrame, metric: str) -> list[str]:
 
 
 @st.cache_data(max_entries=32, show_spinner="Fitting the law and bootstrapping ...")
+def _fit_case(path: str, sig: tuple, metric: str, law: str, n_boot: int, arch: str | None) -> Outcome:
+    runs = store_data._cached_read(path, sig).done
+    request = forecast.Request(metric=metric, arch=arch, law=law, resamples=n_boot)
+    return _guard(forecast.fit, runs, request)
+
+
+def fitted_case(path: str, sig: tuple, metric: str, law: str, n_boot: int, arch: str | None) -> Outcome:
+    """The forecast use case's fit (a forecast.Fitted: runs, bootstrap, notes) of ``law``; ``default`` is the
+    use case's own choice, exactly as the CLI makes it. A law that is the default's choice re-uses that fit."""
+    if law != forecast.DEFAULT_LAW:
+        default = _fit_case(path, sig, metric, forecast.DEFAULT_LAW, n_boot, arch)
+        if default.ok and default.value.law.law == law:
+            return default
+    return _fit_case(path, sig, metric, law, n_boot, arch)
+
+
 def fitted(path: str, sig: tuple, metric: str, law: str, n_boot: int, arch: str | None) -> Outcome:
     """Point fit of ``law`` plus ``n_boot`` run-level bootstrap refits (a BootstrapResult)."""
-    runs = runs_for(path, sig, arch)
-    return _guard(lambda: bootstrap(LawFitter(law=law).fit(runs, metric), n_resamples=n_boot, seed=SEED))
+    got = fitted_case(path, sig, metric, law, n_boot, arch)
+    return Outcome(value=got.value.boot) if got.ok else got
+
+
+def default_law(path: str, sig: tuple, metric: str, n_boot: int, arch: str | None) -> str | None:
+    """The law the forecast use case picks for these runs (None when nothing can be fitted)."""
+    got = _fit_case(path, sig, metric, forecast.DEFAULT_LAW, n_boot, arch)
+    return got.value.law.law if got.ok else None
 
 
 @st.cache_resource(max_entries=16)
@@ -110,12 +133,11 @@ def frontier(path: str, sig: tuple, metric: str, law: str, n_boot: int, arch: st
 @st.cache_data(max_entries=64, show_spinner="Allocating the budget ...")
 def allocation(path: str, sig: tuple, metric: str, law: str, n_boot: int, arch: str | None,
                budget: float) -> Outcome:
-    """The compute-optimal configuration at ``budget`` FLOPs (an Allocation as a dict)."""
-    fit = fitted(path, sig, metric, law, n_boot, arch)
+    """The forecast use case's answer at ``budget`` FLOPs (the dict `predict --budget --json` prints)."""
+    fit = fitted_case(path, sig, metric, law, n_boot, arch)
     if not fit.ok:
         return fit
-    cost = cost_model(path, sig, arch)
-    return _guard(lambda: allocate(fit.value, budget, cost).to_dict())
+    return _guard(forecast.forecast_budget, fit.value, budget)
 
 
 @st.cache_data(max_entries=32)

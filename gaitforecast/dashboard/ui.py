@@ -9,8 +9,10 @@ import streamlit as st
 
 from gaitforecast.dashboard import data
 
+from gaitforecast.forecast import DEFAULT_RESAMPLES
+
 BOOTSTRAP_CHOICES = (100, 200, 500, 1000)
-DEFAULT_BOOTSTRAP = 200  # modest so pages stay fast; the CLI defaults to 1000
+DEFAULT_BOOTSTRAP = DEFAULT_RESAMPLES  # the forecast use case's default, as the CLI
 
 
 def store_path():
@@ -60,18 +62,12 @@ def arch_options(snap: data.Snapshot) -> list[str]:
 
 
 def law_options(snap: data.Snapshot, metric: str, arch: str | None) -> list[str]:
-    """Laws that can be fitted here, the CLI's default choice first (chinchilla when these runs can carry it,
-    else power-compute)."""
-    from gaitforecast.dashboard.fits import candidate_laws
-    from gaitforecast.errors import GaitforecastError
-    from gaitforecast.laws import prepare, resolve_law
+    """Laws that can be fitted here, the forecast use case's default choice first (as the CLI makes it)."""
+    from gaitforecast.dashboard.fits import candidate_laws, default_law
 
     runs = snap.done if arch is None else snap.done[snap.done["arch"].astype(str) == arch]
     laws = candidate_laws(runs, metric)
-    try:
-        default = resolve_law(prepare(runs, metric, ()), "default")
-    except GaitforecastError:  # the page itself explains what is wrong with these runs
-        return laws
+    default = default_law(snap.path_key, snap.signature, metric, bootstrap_choice(), arch)
     return sorted(laws, key=lambda name: name != default)
 
 
@@ -150,8 +146,10 @@ def fitted_or_stop(ctx: "Context"):  # noqa: ANN201  (a laws BootstrapResult)
     """The cached bootstrap fit for the sidebar's choices, or the reason it cannot be fitted and ``st.stop()``."""
     from gaitforecast.dashboard import fits
 
-    fit = fits.fitted(*ctx.key)
+    fit = fits.fitted_case(*ctx.key)
     if not fit.ok:
         st.error(f"Cannot fit law `{ctx.law}` to `{ctx.metric}`: {fit.error}")
         st.stop()
-    return fit.value
+    for note in fit.value.notes:
+        st.info(note)
+    return fit.value.boot

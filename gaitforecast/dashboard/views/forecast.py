@@ -46,8 +46,6 @@ def _ci(key: str) -> str:
 
 
 cols = st.columns(4)
-if not alloc.get("recommended", True):
-    st.warning(f"Not a recommendation: {alloc['why']}")
 if alloc["params_opt"] is not None:
     word = "Recommended" if alloc.get("recommended", True) else "Law's optimum (not recommended):"
     cols[0].metric(f"{word} parameters", ui.fmt(alloc["params_opt"]), help=_ci("params_opt_ci"))
@@ -71,8 +69,10 @@ summary = pd.DataFrame({
     "95% high": [f"{r[2][1]:.4g}" if r[2] else "" for r in rows],
 })
 st.table(summary.set_index("quantity"))
-for note in alloc.get("notes") or ():
-    st.warning(note)
+shown = set(fits.fitted_case(*ctx.key).value.notes)  # already said above the page
+for note in alloc.get("warnings") or ():
+    if note not in shown:
+        st.warning(note)
 if alloc["params_opt"] is None:
     st.info(f"Law `{ctx.law}` predicts the metric from compute alone; choose `chinchilla` in the sidebar to get the "
             "split into model size and samples.")
@@ -81,7 +81,7 @@ record = {"store": str(snap.path), "metric": ctx.metric, "law": ctx.law, "arch":
           "n_runs": law.n_runs, "n_resamples": boot.n_resamples, "params": law.params, **alloc}
 flat = {k: v for k, v in record.items() if not isinstance(v, (list, tuple, dict))}
 for k, v in record.items():
-    if isinstance(v, (list, tuple)) and len(v) == 2 and k != "notes":
+    if isinstance(v, (list, tuple)) and len(v) == 2 and k != "warnings":
         flat[f"{k}_lo"], flat[f"{k}_hi"] = v
 d1, d2 = st.columns(2)
 d1.download_button("Download JSON", json.dumps(record, indent=2, default=str), file_name="forecast.json",

@@ -1,0 +1,70 @@
+"""One forecast use case for every face: the CLI and the dashboard give the same fit and the same forecast for the
+same store, with the same defaults (gaitforecast.forecast holds them)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import dashboard_stores as ds
+from test_cli_runs import gaitforecast
+from test_dashboard import metrics, page
+
+from gaitforecast import forecast
+from gaitforecast.dashboard import ui
+from gaitforecast.store import RunStore
+
+
+@pytest.fixture(scope="module")
+def own(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("agree") / "store.duckdb"
+    ds.own_store(path)
+    return path
+
+
+def test_dashboard_and_cli_share_the_defaults():
+    assert ui.DEFAULT_BOOTSTRAP == forecast.DEFAULT_RESAMPLES == 1000
+    request = forecast.Request()
+    assert (request.law, request.arch, request.metric, request.seed) == ("default", None, None, 0)
+
+
+def test_cli_and_dashboard_give_the_same_forecast(own, monkeypatch):
+    res = gaitforecast("predict", "--budget", "1e15", "--store", str(own), "--json", cwd=own.parent)
+    assert res.returncode == 0, res.stderr
+    cli = json.loads(res.stdout)
+    at = page(own, "forecast", monkeypatch, budget="1e15")
+    table = at.table[0].value
+    # the page shows 4 significant digits of the very numbers the CLI prints
+    for row, key in (("parameters N_opt", "params_opt"), ("samples D_opt", "samples_opt")):
+        assert table.loc[row, "value"] == f"{cli[key]:.4g}"
+        assert table.loc[row, "95% low"] == f"{cli[key + '_ci'][0]:.4g}"
+        assert table.loc[row, "95% high"] == f"{cli[key + '_ci'][1]:.4g}"
+    rows = [r for r in table.index if r.endswith("(confidence interval)")]
+    assert table.loc[rows[0], "value"] == f"{cli['predicted']:.4g}"
+    assert cli["arch"] == at.sidebar.selectbox(key="arch").value == "gaitpt"  # the most runs, on both faces
+    assert cli["n_resamples"] == 1000
+    assert f"Law `{cli['law']}`" in " ".join(c.value for c in at.caption)
+
+
+def test_cli_fit_and_scaling_page_show_the_same_parameters(own, monkeypatch):
+    res = gaitforecast("fit", "--store", str(own), "--json", cwd=own.parent)
+    assert res.returncode == 0, res.stderr
+    cli = json.loads(res.stdout)
+    at = page(own, "scaling", monkeypatch)
+    shown = at.dataframe[0].value.set_index("parameter")
+    for name, value in cli["params"].items():
+        assert shown.loc[name, "value"] == pytest.approx(value, rel=1e-12)
+        assert shown.loc[name, "ci_lo"] == pytest.approx(cli["ci"][name][0], rel=1e-12)
+    assert metrics(at)["Runs fitted"] == str(cli["n_runs"])
+
+
+def test_read_runs_names_what_to_run(tmp_path):
+    from gaitforecast.errors import GaitforecastError
+
+    store = tmp_path / "one.duckdb"
+    with RunStore(store).writer() as w:
+        w.upsert_run({"config": {"x": 1}, "status": "failed", "params": 1e6, "samples": 1e8})
+    with pytest.raises(GaitforecastError, match="has no finished runs; run `gaitforecast run-small`"):
+        forecast.read_runs(store)
