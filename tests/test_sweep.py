@@ -9,7 +9,8 @@ from gaitforecast.models import config_for
 from gaitforecast.models.flops import train_flops
 from gaitforecast.store import run_id
 from gaitforecast.sweep import executors
-from gaitforecast.sweep.planner import plan, summarize, train_counts
+from gaitforecast.sweep.planner import plan, summarize
+from gaitforecast.train.config import train_counts
 from gaitforecast.sweep.spec import PROFILES, load_profile, load_spec, parse_toml, validate
 
 GRID = [{"arch": "gaitformer", "widths": [16, 32], "fractions": [0.5, 1.0]}]

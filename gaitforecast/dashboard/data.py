@@ -18,16 +18,12 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from gaitforecast.dashboard.chartdata import store_signature  # noqa: F401  (re-exported; the report uses it too)
 from gaitforecast.metrics import MAIN_METRIC
+from gaitforecast.record import RUN_FIELDS  # every runs table has these; any other numeric column is a metric
 
 DEFAULT_STORE = Path("runs") / "gaitforecast.duckdb"
 STORE_ENV = "GAITFORECAST_STORE"
-
-# Columns every runs table has; any other numeric column of store.runs() is a final metric.
-try:
-    from gaitforecast.store.schema import RUN_FIELDS
-except ImportError:  # pragma: no cover - the store module is part of the package
-    RUN_FIELDS = ("id", "arch", "width", "seed", "params", "samples", "flops", "status", "source", "config")
 
 
 def resolve_store_path(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> Path:
@@ -43,21 +39,6 @@ def resolve_store_path(argv: list[str] | None = None, environ: dict[str, str] | 
     if environ.get(STORE_ENV):
         return Path(environ[STORE_ENV]).expanduser()
     return DEFAULT_STORE
-
-
-def store_signature(path: Path) -> tuple | None:
-    """Cheap content signature of the store file (size and mtime of the database and its WAL); None if missing."""
-    parts: list = []
-    for p in (path, Path(str(path) + ".wal")):
-        try:
-            st_ = p.stat()
-        except FileNotFoundError:
-            if p == path:
-                return None
-            parts.append(None)
-            continue
-        parts.append((st_.st_size, st_.st_mtime_ns))
-    return tuple(parts)
 
 
 @dataclass

@@ -11,9 +11,10 @@ The run record itself (its fields, canonical JSON and id) is :mod:`gaitforecast.
 from gaitforecast.store.runstore import (  # noqa: F401
     METRIC_KIND_ARTIFACT, RunStore, check_store_path,
 )
-from gaitforecast.store.schema import RUN_STATUSES, SCHEMA_VERSION  # noqa: F401
+from gaitforecast.record import RUN_STATUSES  # noqa: F401
+from gaitforecast.store.schema import SCHEMA_VERSION  # noqa: F401
 from gaitforecast.store.writer import StoreWriter  # noqa: F401
-from gaitforecast.store.exchange import canonical_json, run_id  # noqa: F401
+from gaitforecast.record import canonical_json, run_id  # noqa: F401
 
 __all__ = ["RunStore", "StoreWriter", "SCHEMA_VERSION", "RUN_STATUSES", "run_id", "canonical_json",
            "check_store_path", "METRIC_KIND_ARTIFACT"]

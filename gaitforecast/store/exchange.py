@@ -1,4 +1,4 @@
-"""Run ids, and moving run tables in and out of the store: import of external CSV/Parquet tables, export, records.
+"""Moving run tables in and out of the store: import of external CSV/Parquet tables, export, records.
 
 Use :func:`prepare_import` to check a table before anything is written (it raises with the offending row numbers),
 then ``RunStore.write_import(plan)``; ``RunStore.import_runs`` does both. Import rules:
@@ -14,7 +14,6 @@ then ``RunStore.write_import(plan)``; ``RunStore.import_runs`` does both. Import
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -28,43 +27,14 @@ import pandas as pd
 
 from gaitforecast.errors import GaitforecastError
 from gaitforecast.metrics import check_kind, kind_from_name
-from gaitforecast.store.schema import RUN_FIELDS
+from gaitforecast.record import RUN_FIELDS, SIZE_FIELDS, names_of, run_id
 
 # Run columns an import can carry over; the rest of RUN_FIELDS (id, status, config ...) is recomputed on import.
-_IMPORT_FLOAT = ("params", "samples", "flops", "params_nonembed", "unique_sequences", "wall_time_s", "throughput")
-_IMPORT_INT = ("width", "seed", "threads")
-_IMPORT_TEXT = ("arch", "dtype", "git_sha", "host", "device")
-_POSITIVE = ("params", "samples", "flops")
+_IMPORT_FLOAT = names_of("float", imported=True)
+_IMPORT_INT = names_of("int", imported=True)
+_IMPORT_TEXT = names_of("text", imported=True)
+_POSITIVE = SIZE_FIELDS
 _MAX_LISTED = 20
-
-
-def to_plain(obj: Any) -> Any:
-    """Convert numpy scalars/arrays, tuples, sets and paths into JSON values; non-finite floats become None."""
-    if isinstance(obj, Mapping):
-        return {str(k): to_plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [to_plain(v) for v in obj]
-    if isinstance(obj, (set, frozenset)):
-        return sorted(to_plain(v) for v in obj)
-    if isinstance(obj, (np.ndarray, np.generic)):
-        return to_plain(obj.tolist())
-    if isinstance(obj, os.PathLike):
-        return os.fspath(obj)
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if obj is None or isinstance(obj, (str, int, float, bool)):
-        return obj
-    raise GaitforecastError(f"cannot store a value of type {type(obj).__name__} ({obj!r:.60}) as JSON")
-
-
-def canonical_json(obj: Any) -> str:
-    """Sorted keys, no whitespace, floats by repr: the same config always gives the same text."""
-    return json.dumps(to_plain(obj), sort_keys=True, separators=(",", ":"), allow_nan=False)
-
-
-def run_id(config: Any) -> str:
-    """Id of a run: first 16 hex chars of sha256 over the canonical JSON of its resolved config."""
-    return hashlib.sha256(canonical_json(config).encode()).hexdigest()[:16]
 
 
 @dataclass
@@ -81,9 +51,10 @@ class ImportPlan:
     unknown_kind: list[str] = field(default_factory=list)  # numeric columns left out: no --metric, kind unknown
 
 
-def _rows_text(problems: dict[int, list[str]]) -> str:
+def _rows_text(problems: dict[int, list[str]], keys: list[str] | None = None) -> str:
     rows = sorted(problems)
-    listed = "; ".join(f"row {r}: {', '.join(problems[r])}" for r in rows[:_MAX_LISTED])
+    named = (lambda r: f"row {r} ({keys[r - 1]})") if keys else (lambda r: f"row {r}")
+    listed = "; ".join(f"{named(r)}: {', '.join(problems[r])}" for r in rows[:_MAX_LISTED])
     more = f"; and {len(rows) - _MAX_LISTED} more rows" if len(rows) > _MAX_LISTED else ""
     return f"rows {', '.join(map(str, rows[:_MAX_LISTED]))}{' ...' if more else ''} ({listed}{more})"
 
@@ -122,12 +93,16 @@ def _mapped(df: pd.DataFrame, column_map: Mapping[str, str] | None) -> tuple[pd.
 
 def prepare_import(
     df: pd.DataFrame, source: str, column_map: Mapping[str, str] | None = None, metrics: list[str] | None = None,
-    kinds: Mapping[str, str] | None = None, run_column: str | None = None,
+    kinds: Mapping[str, str] | None = None, run_column: str | None = None, key_column: str | None = None,
 ) -> ImportPlan:
     """Check and convert an external run table; raise GaitforecastError naming bad rows. Writes nothing.
 
     ``run_column`` names a column that says which training run a row belongs to, for tables whose rows are
     checkpoints of fewer runs: it is recorded per row (config "run") and the laws resample those rows together.
+
+    ``key_column`` names a column that identifies each row where it comes from (an MLflow run id): the run id is
+    then a hash of the source and that key instead of the row's figures, so two runs with equal figures stay two
+    runs and a run imported again replaces itself even when its figures changed; row errors name the key.
 
     ``kinds`` maps metric columns to loss / accuracy / error (key "*": every metric). Without ``metrics``, only
     columns whose kind is given or certain from the name (loss, val_acc, top1_err, rank1 ...) are metrics; other
@@ -175,6 +150,12 @@ def prepare_import(
             flag(values.notna() & np.isfinite(values) & (values <= 0), f"{name} is not positive")
 
     known = set(RUN_FIELDS) | {"metrics", "curve"}
+    keys = None
+    if key_column is not None:
+        if key_column not in data.columns or data[key_column].isna().any():
+            raise GaitforecastError(f"key column {key_column!r} is missing or has empty cells")
+        keys = [str(k) for k in data[key_column]]
+        known = known | {key_column}
     if run_column is not None:
         if run_column not in data.columns:
             raise GaitforecastError(f"--run-column {run_column!r} is not a column of the table; columns are: "
@@ -182,7 +163,8 @@ def prepare_import(
         if data[run_column].isna().any():
             flag(data[run_column].isna(), f"{run_column} (the run a checkpoint belongs to) is missing")
         known = known | {run_column}
-    ignored += [str(c) for c in data.columns if c in known and c not in numeric and c not in _IMPORT_TEXT]
+    ignored += [str(c) for c in data.columns
+                if c in known and c not in numeric and c not in _IMPORT_TEXT and c != key_column]
     if metrics is not None:
         absent = [m for m in metrics if m not in data.columns]
         if absent:
@@ -219,8 +201,9 @@ def prepare_import(
         if kind is not None:
             kind_of[str(name)] = kind
     if problems:
+        listed = _rows_text(problems, keys)
         raise GaitforecastError(
-            f"{len(problems)} of {len(data)} rows cannot be imported, nothing was imported: {_rows_text(problems)}. "
+            f"{len(problems)} of {len(data)} rows cannot be imported, nothing was imported: {listed}. "
             "Rows are data rows counted from 1 (the header is not counted). Fix or drop them and import again."
         )
 
@@ -235,7 +218,8 @@ def prepare_import(
             if name in data.columns and pd.notna(data[name].iloc[pos]):
                 content[name] = str(data[name].iloc[pos])
         run_metrics = {n: float(v.iloc[pos]) for n, v in metric_values.items() if not math.isnan(v.iloc[pos])}
-        rid = run_id({"source": source, "row": content, "metrics": run_metrics})
+        rid = run_id({"source": source, "key": keys[pos]} if keys else
+                     {"source": source, "row": content, "metrics": run_metrics})
         if rid in seen:
             problems.setdefault(pos + 1, []).append(f"repeats row {seen[rid]}")
             continue
@@ -268,10 +252,11 @@ def prepare_import(
         runs.append(run)
     if problems:
         repeats = all(all(t.startswith("repeats row") for t in texts) for texts in problems.values())
+        listed = _rows_text(problems, keys)
         raise GaitforecastError(
-            f"{len(problems)} rows repeat earlier rows exactly, nothing was imported: {_rows_text(problems)}. "
+            f"{len(problems)} rows repeat earlier rows exactly, nothing was imported: {listed}. "
             "Drop the repeated rows and import again." if repeats else
-            f"{len(problems)} of {len(data)} rows cannot be imported, nothing was imported: {_rows_text(problems)}. "
+            f"{len(problems)} of {len(data)} rows cannot be imported, nothing was imported: {listed}. "
             "Rows are data rows counted from 1 (the header is not counted). Fix or drop them and import again."
         )
     return ImportPlan(

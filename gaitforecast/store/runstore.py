@@ -34,12 +34,13 @@ from filelock import FileLock, Timeout
 
 from gaitforecast.errors import GaitforecastError
 from gaitforecast.store.exchange import (
-    ImportPlan, canonical_json, export_frame, file_kind, prepare_import, records_from_frame, run_id, wide_runs,
+    ImportPlan, export_frame, file_kind, prepare_import, records_from_frame, wide_runs,
 )
 from gaitforecast.store.schema import (
-    RUN_FIELDS, RUN_STATUSES, SCHEMA_VERSION, create_schema, describe_error, migrate, read_version,
+    SCHEMA_VERSION, create_schema, describe_error, migrate, read_version,
 )
 from gaitforecast.store.writer import StoreWriter
+from gaitforecast.record import RUN_FIELDS, RUN_STATUSES
 
 
 T = TypeVar("T")

@@ -13,42 +13,12 @@ from typing import Callable
 import duckdb
 
 from gaitforecast.errors import GaitforecastError
+from gaitforecast.record import RUN_COLUMNS, RUN_FIELDS
 
 APP_MARKER = "gaitforecast"
 SCHEMA_VERSION = 2
 
-RUN_STATUSES = ("running", "done", "failed", "interrupted")
-
-# Columns of `runs` in the order runs() shows them; (name, SQL type). Counts are DOUBLE because imported tables carry
-# fractional sizes (digitised plots) and FLOPs pass 2**63.
-RUN_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("id", "VARCHAR PRIMARY KEY"),
-    ("arch", "VARCHAR"),
-    ("width", "INTEGER"),
-    ("seed", "BIGINT"),
-    ("params", "DOUBLE"),
-    ("params_nonembed", "DOUBLE"),
-    ("unique_sequences", "DOUBLE"),
-    ("samples", "DOUBLE"),
-    ("flops", "DOUBLE"),
-    ("wall_time_s", "DOUBLE"),
-    ("throughput", "DOUBLE"),
-    ("dtype", "VARCHAR"),
-    ("threads", "INTEGER"),
-    ("versions", "VARCHAR"),
-    ("git_sha", "VARCHAR"),
-    ("status", "VARCHAR NOT NULL"),
-    ("source", "VARCHAR NOT NULL"),
-    ("config", "VARCHAR NOT NULL"),
-    ("created_at", "TIMESTAMP"),
-    ("updated_at", "TIMESTAMP"),
-    ("flops_estimated", "BOOLEAN DEFAULT FALSE"),
-    ("error", "VARCHAR"),
-    ("host", "VARCHAR"),
-    ("device", "VARCHAR"),
-)
-RUN_FIELDS = tuple(name for name, _ in RUN_COLUMNS)
-
+# Columns of `runs` in the order runs() shows them, from the run record (gaitforecast.record).
 _V1_RUN_COLUMNS = tuple(c for c in RUN_COLUMNS if c[0] != "flops_estimated")
 
 _METRICS_DDL = """CREATE TABLE metrics (

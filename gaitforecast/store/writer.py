@@ -16,16 +16,15 @@ import duckdb
 import pandas as pd
 
 from gaitforecast.errors import GaitforecastError
-from gaitforecast.store.exchange import canonical_json, run_id as config_run_id
-from gaitforecast.store.schema import RUN_COLUMNS, RUN_FIELDS, RUN_STATUSES
+from gaitforecast.record import RUN_COLUMNS, RUN_FIELDS, RUN_STATUSES, canonical_json, names_of, run_id as config_run_id
 
 if TYPE_CHECKING:
     from gaitforecast.store import RunStore
 
-_FLOAT_FIELDS = {"params", "params_nonembed", "unique_sequences", "samples", "flops", "wall_time_s", "throughput"}
-_INT_FIELDS = {"width", "seed", "threads"}
-_TEXT_FIELDS = {"arch", "dtype", "git_sha", "status", "source", "error", "host", "device"}
-_MANAGED = {"created_at", "updated_at"}
+_FLOAT_FIELDS = set(names_of("float"))
+_INT_FIELDS = set(names_of("int"))
+_TEXT_FIELDS = set(names_of("text"))
+_MANAGED = set(names_of("time"))
 _CURVE_KEYS = ("step", "samples_seen", "flops", "name", "value")
 _CURVE_COLS = ("run_id", "step", "samples_seen", "flops", "name", "value")
 _SQL_TYPES = dict(RUN_COLUMNS)

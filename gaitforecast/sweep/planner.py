@@ -5,21 +5,20 @@ end of a sweep). A run's ``config`` holds everything that determines its results
 fraction, seed, the pool and suites, the recipe, the augmentations, the model config) and nothing about how it
 is executed (workers, threads, backend, device), so re-planning the same spec gives the same ids and a resumed
 sweep recognises its finished runs. Counts that depend on the pool (training sequences, steps) follow
-:func:`train_counts`, which the training loop uses too.
+:func:`gaitforecast.train.config.train_counts`, which the training loop uses too.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from gaitforecast.errors import GaitforecastError
-from gaitforecast.sweep.spec import DataSpec, SweepSpec, TrainSpec
-
-# Bump when the meaning of a config changes (recipe code, data pipeline), so old ids are not reused.
-RECIPE_VERSION = 2  # 2: track / multi-camera positive pairs; held-out loss on the run's own pairs
+from gaitforecast.record import run_id
+from gaitforecast.sweep.spec import SweepSpec
+from gaitforecast.train.config import RunConfig, TrainSpec
 
 
 @dataclass(frozen=True)
@@ -43,40 +42,14 @@ class PlannedRun:
         return f"{self.arch} w{self.width} f{self.fraction:g} s{self.seed}"
 
 
-def train_counts(data: dict[str, Any] | DataSpec, train: dict[str, Any] | TrainSpec,
-                 fraction: float) -> tuple[int, int, int, int]:
-    """(unique training sequences, batch size, steps, sequences seen) of a run.
-
-    The training set is ``round(fraction * (pool_sequences - heldout_sequences))`` sequences (the held-out slice
-    is never trained on); every step sees a full batch, so sequences seen = steps x batch.
-    """
-    d = asdict(data) if isinstance(data, DataSpec) else data
-    t = asdict(train) if isinstance(train, TrainSpec) else train
-    usable = d["pool_sequences"] - d["heldout_sequences"]
-    unique = max(2, int(round(fraction * usable)))
-    batch = min(int(t["batch_size"]), unique)
-    wanted = t["samples"] if t.get("samples") else t["epochs"] * unique
-    steps = max(1, int(math.floor(wanted / batch + 1e-9)))
-    return unique, batch, steps, steps * batch
-
-
 def run_config(spec: SweepSpec, arch: str, width: int, fraction: float, seed: int,
                train: TrainSpec) -> dict[str, Any]:
-    """The resolved, hashable config of one run."""
+    """The resolved, hashable config of one run (a RunConfig's plain form)."""
     from gaitforecast.models import config_for
 
     model = config_for(arch, width, frames=spec.data.frames)
-    return {
-        "recipe": RECIPE_VERSION,
-        "arch": arch,
-        "width": int(width),
-        "fraction": float(fraction),
-        "seed": int(seed),
-        "data": asdict(spec.data),
-        "train": asdict(train),
-        "augment": spec.augment.to_dict(),
-        "model": model.to_dict(),
-    }
+    return RunConfig(arch=arch, width=int(width), fraction=float(fraction), seed=int(seed), data=spec.data,
+                     train=train, augment=spec.augment, model=model).to_dict()
 
 
 MODEL_BYTES_PER_PARAM = 16  # fp32 weights + gradients + AdamW's two moments
@@ -92,12 +65,12 @@ def machine_memory() -> int:
 
 def plan_one(config: dict[str, Any]) -> PlannedRun:
     """Sizes and id of one resolved config (also used by `gaitforecast train` for a single run)."""
-    from gaitforecast.models import ModelConfig, count_params
+    from gaitforecast.models import count_params
     from gaitforecast.models.flops import train_flops
-    from gaitforecast.store import run_id
 
-    model = ModelConfig.from_dict(config["model"])
-    unique, _, steps, samples = train_counts(config["data"], config["train"], config["fraction"])
+    resolved = RunConfig.from_dict(config)
+    model = resolved.model
+    unique, _, steps, samples = resolved.counts()
     total, nonembed = count_params(model)  # on the meta device: no memory is allocated to count
     need = total * MODEL_BYTES_PER_PARAM
     if need > machine_memory():

@@ -17,6 +17,7 @@ Layout (every section but ``[[grid]]`` optional; missing fields take the default
                koleo_weight, eval_points, eval_during = "all"|"main", log_every, precision = "auto"|"fp32"|"bf16"
     [augment]  the fields of data.augment.AugmentConfig
     [[grid]]   arch, widths = [...], fractions = [...], optional seeds and any [train] field as an override
+    [slurm]    how `run-small --backend slurm` submits each run (see SlurmSpec); never part of a run's config
 
 Every (grid block, width, fraction, seed) becomes one run; see :mod:`gaitforecast.sweep.planner`.
 """
@@ -32,6 +33,7 @@ from typing import Any
 
 from gaitforecast.data.augment import AugmentConfig
 from gaitforecast.errors import GaitforecastError
+from gaitforecast.train.config import DataSpec, TrainSpec
 
 PROFILES = ("quick", "default", "paper")
 SUITE_SIZES = ("quick", "full", "sweep")  # sweep: about half of quick (cheap final evals)
@@ -47,55 +49,6 @@ def _archs() -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
-class DataSpec:
-    """Which pretraining pool and evaluation suites the runs use (part of every run's identity).
-
-    ``pairs`` says what an SSL positive pair is, on top of the augmentations:
-
-    - ``"track"``: two random windows of one pool sequence. It assumes a sequence is one person's *track* whose
-      view may change along it (a walker turning or passing the camera; real tracklets do this). The synthetic
-      pool's tracks turn at up to ``turn_rate`` deg/s and drift in distance by up to ``approach_rate`` (log per
-      second); on real data a sequence file (an OpenGait ``<id>/<type>/<view>`` folder) is one track, so this
-      works unchanged and needs no labels. Use ``pool_frames`` well above ``frames`` so the windows differ.
-    - ``"multicam"``: one window of the track and one of the *same walk seen by another camera*. The synthetic
-      pool renders every track from a second camera; a real pool needs several views of one walk (an
-      OpenGait tree with the same ``<id>/<type>`` under several ``<view>`` folders, as multi-view sets record
-      them); sequences without a second view fall back to track pairs (counted in the run's pool manifest).
-    """
-
-    pool_sequences: int = 2048
-    pool_frames: int = 60
-    frames: int = 30
-    heldout_sequences: int = 128
-    suite_size: str = "quick"
-    world_seed: int = 0
-    pool_path: str = ""
-    casia_b_path: str = ""
-    pairs: str = "track"
-    turn_rate: float = 0.0
-    approach_rate: float = 0.0
-
-
-@dataclass(frozen=True)
-class TrainSpec:
-    """Optimisation recipe of one run. Give ``epochs`` or ``samples`` (sequences seen), not both."""
-
-    epochs: float | None = 4.0
-    samples: int | None = None
-    batch_size: int = 64
-    lr: float = 2e-3
-    weight_decay: float = 0.05
-    warmup_fraction: float = 0.05
-    grad_clip: float = 1.0
-    temperature: float = 0.1
-    koleo_weight: float = 0.01
-    eval_points: int = 2
-    eval_during: str = "all"
-    log_every: int = 10
-    precision: str = "auto"
-
-
-@dataclass(frozen=True)
 class GridBlock:
     """A Cartesian block of runs: one architecture, several widths and data fractions, with overrides."""
 
@@ -107,8 +60,31 @@ class GridBlock:
 
 
 @dataclass(frozen=True)
+class SlurmSpec:
+    """Job settings of `run-small --backend slurm`: one Slurm job per run. How runs execute, not what they
+    compute, so none of it enters a run's config or id (the same runs resume under any backend).
+
+    ``cluster = "local"`` runs the jobs as processes on this machine through submitit's local executor (try a
+    spec before queueing it); ``partition``, ``account``, ``qos`` empty: the cluster's defaults; ``time`` the
+    limit per run in minutes; ``mem_gb`` 0: the partition's default; ``extra``: more sbatch options by their
+    long name (``constraint = "a100"``); ``setup``: shell lines run before each job (``module load ...``).
+    """
+
+    cluster: str = "slurm"
+    partition: str = ""
+    time: int = 60
+    gpus_per_run: int = 0
+    cpus_per_run: int = 1
+    mem_gb: float = 0.0
+    account: str = ""
+    qos: str = ""
+    extra: tuple[tuple[str, str | int | float | bool], ...] = ()
+    setup: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class SweepSpec:
-    """A validated sweep: shared data/train/augment settings and the grid blocks."""
+    """A validated sweep: shared data/train/augment settings and the grid blocks (+ Slurm job settings)."""
 
     name: str
     seeds: tuple[int, ...]
@@ -116,6 +92,7 @@ class SweepSpec:
     train: TrainSpec
     augment: AugmentConfig
     grid: tuple[GridBlock, ...]
+    slurm: SlurmSpec = field(default_factory=SlurmSpec)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -289,9 +266,46 @@ def _grid(blocks: Any, train: TrainSpec) -> tuple[GridBlock, ...]:
     return tuple(out)
 
 
+SLURM_CLUSTERS = ("slurm", "local")
+_SLURM_NUMBERS: dict[str, dict[str, Any]] = {
+    "time": dict(integer=True, lo=1, hi=365 * 24 * 60),
+    "gpus_per_run": dict(integer=True, lo=0, hi=64),
+    "cpus_per_run": dict(integer=True, lo=1, hi=1024),
+    "mem_gb": dict(integer=False, lo=0, hi=65_536),
+}
+
+
+def _slurm(table: dict) -> SlurmSpec:
+    t = _check_keys("[slurm]", table, _names(SlurmSpec))
+    kw: dict[str, Any] = {k: _number(f"slurm.{k}", v, **_SLURM_NUMBERS[k]) for k, v in t.items()
+                          if k in _SLURM_NUMBERS}
+    if "cluster" in t:
+        kw["cluster"] = _choice("slurm.cluster", t["cluster"], SLURM_CLUSTERS)
+    for key in ("partition", "account", "qos"):
+        if key in t:
+            if not isinstance(t[key], str) or any(c.isspace() for c in t[key]):
+                raise GaitforecastError(f"spec field slurm.{key} must be a name without spaces, got {t[key]!r}")
+            kw[key] = t[key]
+    if "extra" in t:
+        extra = t["extra"]
+        if not isinstance(extra, dict):
+            raise GaitforecastError(f"spec field slurm.extra must be a table of sbatch options, e.g. "
+                                    f'{{ constraint = "a100" }}, got {extra!r}')
+        for key, value in extra.items():
+            if not isinstance(value, (str, int, float, bool)):
+                raise GaitforecastError(f"spec field slurm.extra.{key} must be a string, number or boolean, "
+                                        f"got {value!r}")
+        kw["extra"] = tuple(sorted(extra.items()))
+    if "setup" in t:
+        if not isinstance(t["setup"], list) or not all(isinstance(line, str) for line in t["setup"]):
+            raise GaitforecastError(f"spec field slurm.setup must be a list of shell lines, got {t['setup']!r}")
+        kw["setup"] = tuple(t["setup"])
+    return SlurmSpec(**kw)
+
+
 def validate(raw: dict[str, Any], default_name: str = "custom") -> SweepSpec:
     """Check a parsed spec (dict from TOML) and fill in defaults; raise GaitforecastError on the first problem."""
-    top = _check_keys("top level", raw, ("sweep", "data", "train", "augment", "grid"))
+    top = _check_keys("top level", raw, ("sweep", "data", "train", "augment", "grid", "slurm"))
     sweep = _check_keys("[sweep]", top.get("sweep", {}), ("name", "seeds", "description"))
     name = sweep.get("name", default_name)
     if not isinstance(name, str) or not name.strip():
@@ -300,7 +314,7 @@ def validate(raw: dict[str, Any], default_name: str = "custom") -> SweepSpec:
     data = _data(top.get("data", {}))
     train = _train(_check_keys("[train]", top.get("train", {}), _TRAIN_FIELDS), "train", TrainSpec())
     augment = _augment(top.get("augment", {}))
-    return SweepSpec(name, seeds, data, train, augment, _grid(top.get("grid"), train))
+    return SweepSpec(name, seeds, data, train, augment, _grid(top.get("grid"), train), _slurm(top.get("slurm", {})))
 
 
 def parse_toml(text: str, source: str) -> dict[str, Any]:

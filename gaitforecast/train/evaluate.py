@@ -9,15 +9,16 @@ runs normalises the data once), :func:`zero_shot` to score a frozen encoder on e
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import torch
 
 from gaitforecast.data.augment import AugmentConfig, center_window, coco_to_gaitpt, two_views
 from gaitforecast.skeleton import normalize
+from gaitforecast.train.config import DataSpec
 from gaitforecast.train.objective import ssl_loss
 
 HELDOUT_VIEW_SEED = 20_240_917  # fixed views for the held-out loss: comparable across evals and runs
@@ -60,10 +61,16 @@ class SuiteData:
     suite: Any
 
 
-def load_pool(cache_dir: Path, data: dict[str, Any]) -> PoolData:
+def _data_fields(data: DataSpec | Mapping[str, Any]) -> dict[str, Any]:
+    """A run's data section as a dict of every DataSpec field (defaults filled in for a partial mapping)."""
+    return asdict(data) if isinstance(data, DataSpec) else asdict(DataSpec(**data))
+
+
+def load_pool(cache_dir: Path, data: DataSpec | Mapping[str, Any]) -> PoolData:
     """Open (generating on first use) the pool described by a run's ``data`` config, normalised, cached."""
     from gaitforecast.data.corpus import PretrainPool
 
+    data = _data_fields(data)
     real = data.get("pool_path", "")
     pairs = data.get("pairs", "track")
     turn, approach = float(data.get("turn_rate", 0.0)), float(data.get("approach_rate", 0.0))
@@ -135,10 +142,11 @@ def _real_pool(path: Path, data: dict[str, Any]) -> tuple[np.ndarray, np.ndarray
     return loaded.sequences[pick], None, manifest
 
 
-def load_suites(cache_dir: Path, data: dict[str, Any]) -> list[SuiteData]:
+def load_suites(cache_dir: Path, data: DataSpec | Mapping[str, Any]) -> list[SuiteData]:
     """All evaluation suites at the run's size, as normalised GaitPT-order windows of ``frames`` frames."""
     from gaitforecast.data.suites import SUITE_NAMES, build_suite
 
+    data = _data_fields(data)
     key = (str(cache_dir), data["suite_size"], data["world_seed"], data["frames"], data.get("casia_b_path", ""))
     if key not in _SUITES:
         out = []
@@ -156,7 +164,7 @@ def load_suites(cache_dir: Path, data: dict[str, Any]) -> list[SuiteData]:
     return _SUITES[key]
 
 
-def prepare_data(cache_dir: Path, data: dict[str, Any]) -> None:
+def prepare_data(cache_dir: Path, data: DataSpec | Mapping[str, Any]) -> None:
     """Build the on-disk caches (pool and suites) once, e.g. in the sweep driver before workers start."""
     load_pool(cache_dir, data)
     load_suites(cache_dir, data)

@@ -27,8 +27,8 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from gaitforecast.data.augment import AugmentConfig, two_views
-from gaitforecast.sweep.planner import train_counts
+from gaitforecast.data.augment import two_views
+from gaitforecast.train.config import RunConfig
 from gaitforecast.train.evaluate import heldout_loss, load_pool, load_suites, zero_shot
 from gaitforecast.train.objective import ssl_loss
 
@@ -122,42 +122,41 @@ def train_run(config: dict[str, Any], cache_dir: Path | str, *, threads: int | N
               device: str | None = None, want_baseline: bool = False, progress: Progress | None = None,
               eval_batch: int = 1024) -> RunResult:
     """Pretrain and evaluate one run; return its results without writing anything."""
-    from gaitforecast.models import ModelConfig, build_model, count_params
+    from gaitforecast.models import build_model, count_params
     from gaitforecast.models.flops import train_flops
     from gaitforecast.models.mup import param_groups
     from gaitforecast.models.runtime import pin_threads
-    from gaitforecast.store import run_id
+    from gaitforecast.record import run_id
 
     started = time.perf_counter()
     if threads:
         pin_threads(int(threads))
     dev = pick_device(device)
-    seed = int(config["seed"])
+    run = RunConfig.from_dict(config)
+    seed = run.seed
     _seed_everything(seed)
-    data, train = config["data"], config["train"]
-    cfg = ModelConfig.from_dict(config["model"])
-    augment = AugmentConfig(**config["augment"])
+    data, train, cfg, augment = run.data, run.train, run.model, run.augment
     pool = load_pool(Path(cache_dir), data)
     suites = load_suites(Path(cache_dir), data)
-    unique, batch, steps, samples = train_counts(data, train, config["fraction"])
+    unique, batch, steps, samples = run.counts()
     train_idx = torch.from_numpy(pool.train_indices(unique))
 
     model = build_model(cfg, seed=seed).to(dev)
-    amp = autocast_dtype(train.get("precision", "auto"), dev)
+    amp = autocast_dtype(train.precision, dev)
     rid = run_id(config)
     baseline = None
     if want_baseline:
         baseline = {"arch": cfg.arch, "width": cfg.width, "frames": cfg.frames, "seed": seed,
-                    "suite_size": data["suite_size"], "run_id": rid,
+                    "suite_size": data.suite_size, "run_id": rid,
                     "metrics": zero_shot(model, suites, dev, amp, eval_batch)}
 
-    groups = param_groups(model, cfg, lr=train["lr"], weight_decay=train["weight_decay"])
-    opt = torch.optim.AdamW(groups, lr=train["lr"], weight_decay=train["weight_decay"])
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, steps, train["warmup_fraction"]))
+    groups = param_groups(model, cfg, lr=train.lr, weight_decay=train.weight_decay)
+    opt = torch.optim.AdamW(groups, lr=train.lr, weight_decay=train.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, steps, train.warmup_fraction))
     order_gen = torch.Generator().manual_seed(seed * 1_000_003 + 1)
     view_gen = torch.Generator().manual_seed(seed * 1_000_003 + 2)
     per_sample = train_flops(cfg, 1)
-    evals = set(eval_steps(steps, train["eval_points"]))
+    evals = set(eval_steps(steps, train.eval_points))
     curves: list[dict[str, Any]] = []
     metrics: dict[str, float] = {}
     recent: list[float] = []
@@ -176,16 +175,16 @@ def train_run(config: dict[str, Any], cache_dir: Path | str, *, threads: int | N
         with (torch.autocast(dev.type, dtype=amp) if amp is not None else torch.enable_grad()):
             z = model(torch.cat([v1, v2]).to(dev, non_blocking=True))
         z1, z2 = z.float().chunk(2)
-        loss = ssl_loss(z1, z2, train["temperature"], train["koleo_weight"]).total
+        loss = ssl_loss(z1, z2, train.temperature, train.koleo_weight).total
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), train["grad_clip"])
+        torch.nn.utils.clip_grad_norm_(model.parameters(), train.grad_clip)
         opt.step()
         sched.step()
         pending.append((step, loss.detach()))
-        if step % train["log_every"] == 0 or step in evals:
+        if step % train.log_every == 0 or step in evals:
             for s, value in pending:  # one device sync per log interval, not per step
-                if s % train["log_every"] == 0 or s == steps:
+                if s % train.log_every == 0 or s == steps:
                     point(s, "train_loss", float(value))
             last = float(pending[-1][1])
             if not math.isfinite(last):
@@ -201,11 +200,11 @@ def train_run(config: dict[str, Any], cache_dir: Path | str, *, threads: int | N
             train_time += time.perf_counter() - t_train
             if progress:
                 progress({"run_id": rid, "phase": "eval", "step": step, "steps": steps})
-            every_suite = step == steps or train.get("eval_during", "all") == "all"
+            every_suite = step == steps or train.eval_during == "all"
             scored = suites if every_suite else [s for s in suites if s.name == MAIN_SUITE]
             metrics = zero_shot(model, scored, dev, amp, eval_batch)
-            metrics["ssl_loss_heldout"] = heldout_loss(model, pool, cfg.frames, augment, train["temperature"],
-                                                       train["koleo_weight"], dev, amp)
+            metrics["ssl_loss_heldout"] = heldout_loss(model, pool, cfg.frames, augment, train.temperature,
+                                                       train.koleo_weight, dev, amp)
             for name, value in metrics.items():
                 point(step, name, value)
             t_train = time.perf_counter()
