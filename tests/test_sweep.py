@@ -123,8 +123,8 @@ def test_missing_ray_gives_the_install_hint(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # makes `import ray` fail like an absent package
     with pytest.raises(GaitforecastError, match=r"pip install 'gaitforecast\[ray\]'"):
         executors.make_backend("ray", 1, 1)
-    with pytest.raises(GaitforecastError, match="allowed values: local, ray"):
-        executors.make_backend("slurm", 1, 1)
+    with pytest.raises(GaitforecastError, match="allowed values: local, ray, slurm"):
+        executors.make_backend("pbs", 1, 1)
 
 
 def test_cli_bad_spec_exits_2_with_one_line(tmp_path):

@@ -100,9 +100,31 @@ def _kinds(items: list[str]) -> dict[str, str]:
     return out
 
 
+_MLFLOW = "From MLflow (instead of FILE)"
+
+
+def _mlflow_plan(uri: str, experiment: Optional[str], keys: dict[str, Optional[str]], metric: Optional[list[str]],
+                 kinds: dict[str, str], source: Optional[str], file: Optional[Path], column: Optional[list[str]],
+                 run_column: Optional[str]) -> tuple[Any, str, dict[str, int]]:
+    """(plan, where it came from, runs left out by status) of `import-runs --mlflow`."""
+    from gaitforecast.integrations.mlflow_io import read_experiment
+
+    if file is not None:
+        raise GaitforecastError("give a FILE or --mlflow URI, not both")
+    if not experiment:
+        raise GaitforecastError("--mlflow needs --experiment NAME (the MLflow experiment whose runs to import)")
+    if column or run_column:
+        raise GaitforecastError("--column and --run-column map a file's columns; with --mlflow use --params-key, "
+                                "--samples-key and --flops-key")
+    found = read_experiment(uri, experiment, params_key=keys["params"], samples_key=keys["samples"],
+                            flops_key=keys["flops"], metrics=metric or None, kinds=kinds, source=source)
+    return found.plan, f"MLflow experiment {experiment!r} at {found.tracking_uri}", found.not_finished
+
+
 @app.command("import-runs")
 def import_runs_cmd(
-    file: Path = typer.Argument(..., help="CSV or Parquet table: params, samples (or flops), metric columns."),
+    file: Optional[Path] = typer.Argument(None, help="CSV or Parquet table: params, samples (or flops), metric "
+                                          "columns. Or --mlflow instead."),
     store: Path = StoreOption,
     column: Optional[list[str]] = typer.Option(
         None, "--column", help='Map a field to your column, e.g. --column params="Model Size" (repeatable).'),
@@ -116,21 +138,51 @@ def import_runs_cmd(
     kind: Optional[list[str]] = typer.Option(
         None, "--kind", help="What a metric is: loss, accuracy or error; KIND for every metric or METRIC=KIND "
                              "(repeatable). Stored with the runs; names like val_loss, top1, top1_err need none."),
+    mlflow: Optional[str] = typer.Option(
+        None, "--mlflow", help="Import the finished runs of an MLflow experiment from this tracking URI "
+        "(sqlite:///mlflow.db, file:./mlruns, http://HOST:5000).", rich_help_panel=_MLFLOW),
+    experiment: Optional[str] = typer.Option(None, "--experiment", help="The MLflow experiment's name.",
+                                             rich_help_panel=_MLFLOW),
+    params_key: Optional[str] = typer.Option(
+        None, "--params-key", help="Metric, param or tag holding the parameter count (default params; "
+        "params.NAME, metrics.NAME, tags.NAME say where).", rich_help_panel=_MLFLOW),
+    samples_key: Optional[str] = typer.Option(
+        None, "--samples-key", help="... samples (sequences, tokens) seen (default samples).", rich_help_panel=_MLFLOW),
+    flops_key: Optional[str] = typer.Option(
+        None, "--flops-key", help="... training FLOPs (default flops).", rich_help_panel=_MLFLOW),
     json_out: bool = JsonOption,
 ) -> None:
-    """Import externally trained runs; all rows or none, re-importing the same file adds no duplicates."""
-    plan = prepare_import(read_table(file), source or file.name, _column_map(column or []), metric or None,
-                          _kinds(kind or []), run_column)
+    """Import externally trained runs (a file, or an MLflow experiment); all rows or none, re-importing the same
+    runs adds no duplicates."""
+    not_finished: dict[str, int] = {}
+    if mlflow is not None:
+        plan, origin, not_finished = _mlflow_plan(mlflow, experiment, {"params": params_key, "samples": samples_key,
+                                           "flops": flops_key}, metric, _kinds(kind or []), source, file, column,
+                                           run_column)
+    elif file is None:
+        raise GaitforecastError("give a FILE (CSV or Parquet) or --mlflow URI --experiment NAME to import")
+    elif experiment or params_key or samples_key or flops_key:
+        raise GaitforecastError("--experiment, --params-key, --samples-key and --flops-key go with --mlflow; map a "
+                                "file's columns with --column params=\"Model Size\"")
+    else:
+        plan = prepare_import(read_table(file), source or file.name, _column_map(column or []), metric or None,
+                              _kinds(kind or []), run_column)
+        origin = str(file)
     count = RunStore(store).write_import(plan, on_wait=lambda msg: console.print(msg, highlight=False))
     summary = {
         "imported": count, "store": str(store), "source": plan.source, "metrics": plan.metrics,
         "ignored_columns": plan.ignored_columns, "flops_estimated": plan.flops_estimated,
         "samples_derived": plan.samples_derived, "kinds": plan.kinds, "unknown_kind_columns": plan.unknown_kind,
     }
+    if mlflow is not None:
+        summary["not_finished"] = not_finished  # status -> runs left out (RUNNING, FAILED, KILLED)
     if json_out:
         emit_json(summary)
         return
-    console.print(f"imported {count} runs from {file} into {store} as {plan.source}", highlight=False)
+    console.print(f"imported {count} runs from {origin} into {store} as {plan.source}", highlight=False)
+    if not_finished:
+        left = ", ".join(f"{n} {status}" for status, n in sorted(not_finished.items()))
+        console.print(f"left out {sum(not_finished.values())} run(s) that are not FINISHED ({left})", highlight=False)
     console.print(f"metrics: {', '.join(plan.metrics) or 'none'}", highlight=False)
     if plan.flops_estimated:
         console.print("no flops column: flops estimated as 6 x params x samples (recorded per run)", highlight=False)

@@ -15,6 +15,7 @@ from gaitforecast.cli.cmd_summary import print_summary
 from gaitforecast.errors import GaitforecastError
 
 _EXEC = "Execution"
+_MLFLOW = "MLflow"
 
 
 def _cache_dir(store: Path, cache_dir: Optional[Path]) -> Path:
@@ -56,24 +57,59 @@ def _check_execution(device: Optional[str], cache_dir: Path, workers: Optional[i
             raise GaitforecastError(f"{name} must be between 1 and 1024, got {value}")
 
 
+def _slurm_layout(slurm: Any, store: Path, runs: list, workers: Optional[int], threads: Optional[int]
+                  ) -> tuple[int, int, dict[str, Any]]:
+    """(jobs in flight, CPUs per job, backend options) of --backend slurm: every run queued unless --workers."""
+    from dataclasses import asdict
+
+    from gaitforecast.sweep.slurm_backend import check_slurm
+
+    check_slurm(slurm.cluster)
+    options = {k: v for k, v in asdict(slurm).items() if k != "cpus_per_run"}
+    options["folder"] = Path(store).resolve().parent / "slurm"
+    return workers or min(len(runs), 1024), threads or slurm.cpus_per_run, options
+
+
+def _log_mlflow_summary(result: dict[str, Any], noted: bool) -> None:
+    where = f"experiment {result['experiment']!r} at {result['tracking_uri']}"
+    text = f"MLflow: logged {result['logged']} run(s) to {where}"
+    if result["already_logged"]:
+        text += f" ({result['already_logged']} were there already)"
+    if result["not_logged"]:
+        why = "the error above" if noted else result["error"] or "the tracking store was too slow"
+        text += (f"; {result['not_logged']} not logged ({why}): "
+                 "they are safe in the store; rerun the same command when the tracking store works to log them")
+    console.print(text, highlight=False, soft_wrap=True)
+
+
 def _execute(runs: list, spec_name: str, store: Path, workers: Optional[int], backend: str,
              device: Optional[str], cache_dir: Optional[Path], json_out: bool, quiet: bool,
-             threads: Optional[int] = None) -> None:
+             threads: Optional[int] = None, slurm: Any = None, mlflow: Optional[str] = None,
+             experiment: Optional[str] = None) -> None:
     """Run planned runs with progress on stderr; print the summary (JSON on stdout with --json)."""
     from gaitforecast.store import RunStore
 
     _check_execution(device, _cache_dir(store, cache_dir), workers, threads)
+    backend_options = None
+    if backend == "slurm":
+        workers, threads, backend_options = _slurm_layout(slurm, store, runs, workers, threads)
     from gaitforecast.sweep.executors import run_sweep
     from gaitforecast.sweep.planner import summarize
     from gaitforecast.sweep.progress import RichReporter
 
     run_store = RunStore(store)
     started = time.perf_counter()
+    logger = None
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)  # `kill` stops as cleanly as Ctrl-C
     try:
         with RichReporter(console, quiet=quiet) as reporter:
+            if mlflow is not None:
+                from gaitforecast.integrations.mlflow_io import MlflowLogger
+
+                logger = MlflowLogger(mlflow, experiment or spec_name, store, note=reporter.note)
             summary = run_sweep(runs, run_store, cache_dir=_cache_dir(store, cache_dir), workers=workers,
-                                backend=backend, reporter=reporter, device=device, threads=threads)
+                                backend=backend, reporter=reporter, device=device, threads=threads,
+                                backend_options=backend_options, on_done=logger)
     except KeyboardInterrupt:
         console.print(labelled(
             "stopped:", "yellow", f"finished runs are kept in {store}; the runs in flight were marked interrupted. "
@@ -103,6 +139,9 @@ def _execute(runs: list, spec_name: str, store: Path, workers: Optional[int], ba
         f"({summary.workers} worker(s) x {summary.threads_per_worker} thread(s)); store {store}",
         highlight=False,
     )
+    if logger is not None:  # after the sweep: log the done runs MLflow lacks, wait for the queue (bounded)
+        doc["mlflow"] = logger.finish(run_store, [r.id for r in runs])
+        _log_mlflow_summary(doc["mlflow"], logger.noted)
     doc["summary"] = _headline(run_store)
     if doc["summary"] is not None and not json_out:
         print_summary(doc["summary"])
@@ -122,7 +161,8 @@ def run_small(
                                           rich_help_panel=_EXEC),
     threads: Optional[int] = typer.Option(None, "--threads", help="Threads per worker (default cores // workers).",
                                           rich_help_panel=_EXEC),
-    backend: str = typer.Option("local", "--backend", help="local (process pool) or ray.", rich_help_panel=_EXEC),
+    backend: str = typer.Option("local", "--backend", help="local (process pool), ray, or slurm (one job per run; "
+                                "settings in the spec's [slurm] table).", rich_help_panel=_EXEC),
     device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda (default: cuda when available).",
                                          rich_help_panel=_EXEC),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Data cache (default: <store folder>/cache).",
@@ -130,12 +170,19 @@ def run_small(
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the planned runs and exit."),
     yes: bool = typer.Option(False, "--yes", help="Plan and run a sweep of more than 1,000 runs."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars (one line per finished run)."),
+    mlflow: Optional[str] = typer.Option(
+        None, "--mlflow", help="Also log each finished run to this MLflow tracking URI (sqlite:///mlflow.db, "
+        "file:./mlruns, http://HOST:5000); the store stays the record.", rich_help_panel=_MLFLOW),
+    experiment: Optional[str] = typer.Option(None, "--experiment", help="MLflow experiment (default: the sweep's "
+                                             "name; created if missing).", rich_help_panel=_MLFLOW),
     json_out: bool = JsonOption,
 ) -> None:
     """Run a sweep of small pretraining runs into the store; done runs are skipped, interrupted ones redone."""
     from gaitforecast.sweep.planner import plan, summarize
     from gaitforecast.sweep.spec import load_profile, load_spec
 
+    if experiment is not None and mlflow is None:
+        raise GaitforecastError("--experiment names the MLflow experiment to log to; give --mlflow URI too")
     sweep = load_spec(spec) if spec else load_profile(profile)
     runs = plan(sweep, allow_large=yes)
     if dry_run:
@@ -153,7 +200,8 @@ def run_small(
             console.print(f"{s['runs']} runs, compute {s['flops_min']:.3g} .. {s['flops_max']:.3g} FLOPs "
                           f"({s['compute_decades']:.2f} decades)", highlight=False, soft_wrap=True)
         return
-    _execute(runs, sweep.name, store, workers, backend, device, cache_dir, json_out, quiet, threads)
+    _execute(runs, sweep.name, store, workers, backend, device, cache_dir, json_out, quiet, threads,
+             slurm=sweep.slurm, mlflow=mlflow, experiment=experiment)
 
 
 @app.command("train")
@@ -173,9 +221,15 @@ def train(
     device: Optional[str] = typer.Option(None, "--device", rich_help_panel=_EXEC),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", rich_help_panel=_EXEC),
     quiet: bool = typer.Option(False, "--quiet"),
+    mlflow: Optional[str] = typer.Option(None, "--mlflow", help="Also log the run to this MLflow tracking URI.",
+                                         rich_help_panel=_MLFLOW),
+    experiment: Optional[str] = typer.Option(None, "--experiment", help="MLflow experiment (default: train).",
+                                             rich_help_panel=_MLFLOW),
     json_out: bool = JsonOption,
 ) -> None:
     """Train and evaluate one run (from flags on top of a profile's recipe, or a one-run spec) into the store."""
+    if experiment is not None and mlflow is None:
+        raise GaitforecastError("--experiment names the MLflow experiment to log to; give --mlflow URI too")
     from gaitforecast.sweep.planner import plan
     from gaitforecast.sweep.spec import load_spec, parse_toml, profile_text, validate
 
@@ -195,7 +249,8 @@ def train(
     runs = plan(sweep)
     if len(runs) != 1:
         raise GaitforecastError(f"`train` runs exactly one run but the spec plans {len(runs)}; use `run-small --spec`")
-    _execute(runs, sweep.name, store, 1, "local", device, cache_dir, json_out, quiet)
+    _execute(runs, sweep.name, store, 1, "local", device, cache_dir, json_out, quiet, mlflow=mlflow,
+             experiment=experiment)
 
 
 __all__ = ["run_small", "train", "DEFAULT_STORE"]

@@ -9,7 +9,11 @@ the error text. Rows left ``running`` by a driver that was killed outright are m
 start (the writer lock, held for the whole sweep, proves no other driver owns them).
 
 Backends share one tiny interface (:class:`Backend`: submit, poll, stop): ``local`` (a spawn process pool with
-threads pinned per worker) and ``ray`` (Ray tasks; ``pip install gaitforecast[ray]``).
+threads pinned per worker), ``ray`` (Ray tasks; ``pip install gaitforecast[ray]``) and ``slurm`` (one Slurm job
+per run through submitit; ``pip install gaitforecast[slurm]``).
+
+``on_done`` (optional) observes each run once the driver has committed it as done (the MLflow logger uses it); an
+exception it raises is noted once and never stops the sweep or touches the store.
 """
 
 from __future__ import annotations
@@ -20,12 +24,12 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 from gaitforecast.errors import GaitforecastError
 from gaitforecast.sweep.planner import PlannedRun
 
-BACKENDS = ("local", "ray")
+BACKENDS = ("local", "ray", "slurm")
 BASELINE_KIND = "random_init"
 RAW_BASELINE_KIND = "raw_baseline"
 
@@ -118,8 +122,9 @@ def layout(workers: int | None, runs: int, cuda: bool = False, threads: int | No
     return workers, threads or max(1, cores // workers)
 
 
-def make_backend(name: str, workers: int, threads: int) -> Backend:
-    """Start the named backend with ``workers`` parallel runs of ``threads`` threads each."""
+def make_backend(name: str, workers: int, threads: int, options: dict[str, Any] | None = None) -> Backend:
+    """Start the named backend with ``workers`` parallel runs of ``threads`` threads each (``options``: the
+    slurm backend's job settings, see slurm_backend.SlurmBackend)."""
     if name == "local":
         from gaitforecast.sweep.local import LocalBackend
 
@@ -128,6 +133,10 @@ def make_backend(name: str, workers: int, threads: int) -> Backend:
         from gaitforecast.sweep.ray_backend import RayBackend
 
         return RayBackend(workers, threads)
+    if name == "slurm":
+        from gaitforecast.sweep.slurm_backend import SlurmBackend
+
+        return SlurmBackend(workers, threads, **(options or {}))
     raise GaitforecastError(f"unknown backend {name!r}; allowed values: {', '.join(BACKENDS)}")
 
 
@@ -181,8 +190,12 @@ def _running_row(run: PlannedRun, threads: int) -> dict[str, Any]:
 def run_sweep(runs: list[PlannedRun], store: Any, *, cache_dir: Path, workers: int | None = None,
               backend: str = "local", reporter: Reporter | None = None, device: str | None = None,
               eval_batch: int = 1024, lock_timeout: float = 7 * 24 * 3600.0,
-              threads: int | None = None) -> SweepSummary:
-    """Run every planned run that is not done yet; write each result as it arrives. Re-raises KeyboardInterrupt."""
+              threads: int | None = None, backend_options: dict[str, Any] | None = None,
+              on_done: Callable[[dict[str, Any], dict[str, float], list[dict[str, Any]]], None] | None = None,
+              ) -> SweepSummary:
+    """Run every planned run that is not done yet; write each result as it arrives. Re-raises KeyboardInterrupt.
+
+    ``on_done(run_row, metrics, curves)`` is called after each run is committed as done (see the module doc)."""
     from gaitforecast.sweep.baselines import raw_baseline_payload
     from gaitforecast.train.evaluate import prepare_data
     from gaitforecast.train.loop import pick_device
@@ -216,7 +229,8 @@ def run_sweep(runs: list[PlannedRun], store: Any, *, cache_dir: Path, workers: i
                 have_raw.add(raw_key)
         pending = list(todo)
         in_flight: dict[str, PlannedRun] = {}
-        runner = make_backend(backend, n_workers, threads)
+        runner = make_backend(backend, n_workers, threads, backend_options)
+        observe = _guarded(on_done, rep)
         try:
             while pending or in_flight:
                 while pending and len(in_flight) < n_workers:
@@ -235,6 +249,8 @@ def run_sweep(runs: list[PlannedRun], store: Any, *, cache_dir: Path, workers: i
                 for out in outcomes:
                     run = in_flight.pop(out.run_id)
                     _record(w, run, out, summary, rep)
+                    if out.error is None:
+                        observe(out.result)
         except BaseException:
             for rid in list(in_flight):
                 w.set_status(rid, "interrupted", error="sweep stopped (Ctrl-C or signal) while this run trained")
@@ -264,6 +280,24 @@ def _record(w: Any, run: PlannedRun, out: Outcome, summary: SweepSummary, rep: R
     summary.results[run.id] = {"metrics": result.metrics, "wall_time_s": row["wall_time_s"],
                                "throughput": row["throughput"]}
     rep.run_finished(run, "done", result.metrics, row["wall_time_s"])
+
+
+def _guarded(on_done: Callable[..., None] | None, rep: Reporter) -> Callable[[Any], None]:
+    """``on_done`` called with a committed result; its first exception is noted, later ones are ignored."""
+    failed: list[BaseException] = []
+
+    def observe(result: Any) -> None:
+        if on_done is None:
+            return
+        try:
+            on_done(result.run, result.metrics, result.curves)
+        except Exception as exc:  # an observer (MLflow ...) must never stop the sweep; the store has the run
+            if not failed:
+                rep.note(f"after a run finished, {getattr(on_done, '__name__', 'an observer')} failed: {exc}; "
+                         "the run is safe in the store, the sweep goes on")
+            failed.append(exc)
+
+    return observe
 
 
 def error_text(exc: BaseException) -> str:
