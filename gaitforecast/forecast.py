@@ -65,8 +65,8 @@ class Fitted:
         return self.boot.law
 
     def cost_model(self) -> laws.CostModel:
-        """FLOPs per sample as a function of params: the real family for own runs, the table's ratio otherwise."""
-        return laws.cost_model_for(self.runs, self.arch)
+        """FLOPs per sample as a function of params: see :func:`cost_model`."""
+        return cost_model(self.runs, self.arch)
 
     def warnings(self) -> list[str]:
         """The choice's notes followed by the fit's diagnostics."""
@@ -124,6 +124,14 @@ def select_runs(runs: pd.DataFrame, request: Request) -> tuple[pd.DataFrame, str
     chosen = runs[runs["arch"].astype(str) == arch].reset_index(drop=True)
     chosen.attrs = dict(runs.attrs)
     return chosen, arch, notes
+
+
+def cost_model(runs: pd.DataFrame, arch: str | None = None) -> laws.CostModel:
+    """FLOPs per sample as a function of params: gaitforecast's own runs priced by their family's exact FLOP
+    table (models.family_table), imported runs by their FLOPs / (N x D) ratio."""
+    from gaitforecast.models import family_table  # the family's FLOP formulas (torch loads only to build a model)
+
+    return laws.cost_model_for(runs, arch, family_table=family_table)
 
 
 # ---------------------------------------------------------------- fit
@@ -230,7 +238,7 @@ def forecast_via(runs: pd.DataFrame, request: Request, via: str, budget: float |
     metric = laws.choose_metric(chosen, request.metric)
     name = "chinchilla" if request.law in (DEFAULT_LAW, "auto") else request.law
     model = fit_two_step(chosen, metric, via, law=name, n_resamples=request.resamples, seed=request.seed)
-    cost = laws.cost_model_for(chosen, arch)
+    cost = cost_model(chosen, arch)
     boot = model.loss
     out: dict[str, Any] = model.to_dict()
     if params is not None:
@@ -329,5 +337,6 @@ def compare(runs: pd.DataFrame, request: Request = Request(resamples=COMPARE_RES
     ``default``/``auto`` the default form that each architecture's runs can carry."""
     runs = with_kind(runs, request.metric, request.kind)
     law = (laws.comparison_law(runs, request.metric) if request.law in (DEFAULT_LAW, "auto") else request.law)
-    return laws.compare(runs, request.metric, law=law, n_resamples=request.resamples, seed=request.seed)
+    return laws.compare(runs, request.metric, law=law, n_resamples=request.resamples, seed=request.seed,
+                        cost_for=cost_model)
 

@@ -111,7 +111,10 @@ def test_cost_model_for_imported_and_own_runs():
     planned = [r for r in plan(load_profile("default")) if r.arch == "gaitformer" and r.seed == 0]
     own = pd.DataFrame({"source": "gaitforecast", "arch": r.arch, "width": r.width, "params": r.params,
                         "samples": r.samples, "flops": r.flops, "config": json.dumps(r.config)} for r in planned)
-    model = cost_model_for(own)
+    from gaitforecast.models import family_table
+
+    assert cost_model_for(own).ratio is not None  # the laws price by the table unless given the family's FLOPs
+    model = cost_model_for(own, family_table=family_table)
     frames = planned[0].config["model"]["frames"]
     assert frames == 32 and model.ratio is None and model.name == f"gaitformer family (frames={frames})"
     # the exact FLOP accounting of the runs themselves (attention over 32 frames), not a 60-frame guess

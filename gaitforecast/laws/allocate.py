@@ -2,7 +2,8 @@
 
 The cost of a run is C = flops_per_sample(N) * D. For imported tables that is a constant FLOPs per
 (parameter x sample) (6 in Chinchilla's convention); for gaitforecast's own models it is the exact per-sample
-training FLOPs of the architecture family (attention makes 6ND wrong), from ``models.family_table``.
+training FLOPs of the architecture family (attention makes 6ND wrong), from a family table the caller passes in
+(``models.family_table`` for gaitforecast's own runs, via ``gaitforecast.forecast.cost_model``).
 The optimum is found numerically (coarse log grid, then golden-section search) for every bootstrap draw at
 once, so N_opt, D_opt, samples per parameter and the predicted metric come with intervals. When the cost is
 k*N*D the closed form of Hoffmann et al. applies and :func:`closed_form` gives the same answer.
@@ -61,17 +62,22 @@ class CostModel:
                                                                               float(t["params"].max())))
 
 
-def cost_model_for(runs: pd.DataFrame, arch: str | None = None) -> CostModel:
-    """The cost model that fits these runs: the real family for gaitforecast's own runs, else the table's ratio.
+FamilyTable = Callable[..., pd.DataFrame]  # (arch, frames=, widths=) -> params, train_flops_per_sample per width
 
-    Own runs (source 'gaitforecast') use ``models.family_table(arch, frames, widths)`` with frames from the
-    run config; if that is unavailable, or for imported runs, the median FLOPs / (params * samples).
+
+def cost_model_for(runs: pd.DataFrame, arch: str | None = None,
+                   family_table: FamilyTable | None = None) -> CostModel:
+    """The cost model that fits these runs: their family's exact FLOPs, else the table's FLOPs / (N x D) ratio.
+
+    Own runs (source 'gaitforecast') are priced from ``family_table(arch, frames=, widths=)`` when the caller
+    passes one (``gaitforecast.forecast.cost_model`` passes ``models.family_table``; the laws do not import the
+    models), with frames from the run config; otherwise, and for imported runs, the median FLOPs / (N x D).
     """
     own = runs[runs["source"].astype(str) == "gaitforecast"] if "source" in runs.columns else runs.iloc[:0]
     if arch is not None and "arch" in own.columns:
         own = own[own["arch"].astype(str) == arch]
-    if len(own):
-        model = _family_cost(own)
+    if len(own) and family_table is not None:
+        model = _family_cost(own, family_table)
         if model is not None:
             return model
     need = {"params", "samples", "flops"}
@@ -83,14 +89,10 @@ def cost_model_for(runs: pd.DataFrame, arch: str | None = None) -> CostModel:
     return CostModel.per_param_sample(6.0)
 
 
-def _family_cost(own: pd.DataFrame) -> CostModel | None:
+def _family_cost(own: pd.DataFrame, family_table: FamilyTable) -> CostModel | None:
     """Cost of the most common architecture in ``own`` from its family table, or None if unavailable."""
     import json
 
-    try:
-        from gaitforecast.models import family_table
-    except ImportError:
-        return None
     arch = own["arch"].astype(str).mode().iloc[0]
     frames = 60
     try:  # a planned run keeps its window length in the model (and data) sections of its config
@@ -108,7 +110,7 @@ def _family_cost(own: pd.DataFrame) -> CostModel | None:
     for width in candidates:
         try:
             tables.append(family_table(arch, frames=frames, widths=[width]))
-        except ValueError:
+        except (ValueError, KeyError):  # a width the family does not accept, or an arch it does not know
             continue
     if len(tables) < 2:
         return None

@@ -9,6 +9,7 @@ and picks the one that extrapolates best; in-sample fit never picks the form.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -175,8 +176,10 @@ class Comparison:
 
 @single_blas_thread
 def compare(runs: pd.DataFrame, metric: str | None = None, law: str = "chinchilla", budgets=None,
-            n_resamples: int = 500, seed: int = 0, level: float = 0.95) -> Comparison:
+            n_resamples: int = 500, seed: int = 0, level: float = 0.95,
+            cost_for: Callable[[pd.DataFrame, str], CostModel] = cost_model_for) -> Comparison:
     """Fit each of the two architectures (the two with the most runs), compare the metric at matched compute.
+    ``cost_for(runs, arch)`` prices a configuration (default: the runs' FLOPs / (N x D) ratio).
 
     The difference (B - A, in the metric's units) comes with a percentile interval from independent bootstraps.
     Budgets default to 8 points across the compute range both architectures cover.
@@ -190,7 +193,7 @@ def compare(runs: pd.DataFrame, metric: str | None = None, law: str = "chinchill
         part = runs[runs["arch"].astype(str) == arch]
         data = prepare(part, metric, ("flops",) + form.inputs)
         boot = bootstrap(fit_data(form, data), n_resamples=n_resamples, seed=seed)
-        cost = cost_model_for(part, arch) if "params" in form.inputs else CostModel.per_param_sample(6.0)
+        cost = cost_for(part, arch) if "params" in form.inputs else CostModel.per_param_sample(6.0)
         results[arch] = (boot, cost, data.logx["flops"])
     lo = max(r[2].min() for r in results.values())
     hi = min(r[2].max() for r in results.values())
