@@ -1,5 +1,6 @@
 """The dashboard in a real browser: `streamlit run app/streamlit_app.py` served headless on 127.0.0.1, Debian's
-Chromium driven by Playwright, a budget entered on the Forecast page and the recommendation read back.
+Chromium driven by Playwright, a budget entered on the Forecast page and the recommendation read back; and the
+HTML file of `gaitforecast report` opened from disk, its numbers and figures read back.
 
 Needs the `chromium` apt package and the `playwright` Python package (no Playwright browser download). Without
 them the test is skipped, unless GAITFORECAST_REQUIRE_BROWSER=1 (CI), where it fails instead.
@@ -7,6 +8,7 @@ them the test is skipped, unless GAITFORECAST_REQUIRE_BROWSER=1 (CI), where it f
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -119,3 +121,49 @@ def test_forecast_in_real_browser(chromium, served, tmp_path):
     assert 4e10 < n_opt < 1.5e11, shown  # ~70B parameters at Chinchilla's budget (Epoch's fit)
     assert 10 < d_opt / n_opt < 30, shown  # ~20 tokens per parameter
     assert 1.9 < float(shown["Predicted loss"]) < 2.1, shown
+
+
+@pytest.mark.browser
+def test_report_renders_offline_in_real_browser(chromium, tmp_path):
+    """`gaitforecast report` on the Chinchilla store, opened from disk: the fitted law, the forecast and every
+    figure render, and the page asks for nothing outside the file."""
+    from playwright.sync_api import sync_playwright
+    from test_cli_runs import gaitforecast
+
+    store, report = tmp_path / "store.duckdb", tmp_path / "report.html"
+    ds.chinchilla_store(store)
+    res = gaitforecast("report", "--store", str(store), "--metric", "loss", "--budget", BUDGET, "--resamples", "100",
+                       "--out", str(report), "--json", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    facts = json.loads(res.stdout)
+    alpha, predicted = facts["params"]["alpha"], facts["forecast"]["predicted"]
+    assert 0.33 < alpha < 0.36 and 1.9 < predicted < 2.1  # Epoch's alpha 0.347; ~1.97 at Chinchilla's budget
+    shot = tmp_path / "report.png"
+    requested: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1100, "height": 1300})
+        page.on("request", lambda request: requested.append(request.url))
+        try:
+            page.goto(report.as_uri(), wait_until="load")
+            cell = page.locator('[data-key="param-alpha"] td').nth(1).inner_text()
+            forecast_cell = page.locator('#forecast [data-key="predicted"] td').nth(1).inner_text()
+            n_opt_cell = page.locator('#forecast [data-key="params_opt"] td').nth(1).inner_text()
+            images = page.evaluate("Array.from(document.images).map(i => [i.complete, i.naturalWidth, "
+                                   "i.naturalHeight])")
+            compare = page.locator("#compare").inner_text()
+            title = page.title()
+        finally:
+            page.screenshot(path=str(shot), full_page=True)
+            artifacts = os.environ.get("GAITFORECAST_ARTIFACTS")
+            if artifacts:
+                Path(artifacts).mkdir(parents=True, exist_ok=True)
+                shutil.copy(shot, Path(artifacts) / "report.png")
+            browser.close()
+
+    assert cell == f"{alpha:.4g}" and forecast_cell == f"{predicted:.4g}"
+    assert 4e10 < float(n_opt_cell) < 1.5e11  # ~70B parameters at Chinchilla's budget
+    assert len(images) == 5 and all(ok and w > 300 and h > 200 for ok, w, h in images), images  # 5 figures drawn
+    assert "Not available: compare needs runs of at least two architectures" in compare
+    assert title == "Scaling-law report: loss (imported)"
+    assert requested == [report.as_uri()], requested  # self-contained: figures are data URIs, nothing fetched

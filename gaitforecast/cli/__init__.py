@@ -13,6 +13,7 @@ from gaitforecast.cli import (  # noqa: E402,F401
     cmd_data,
     cmd_laws,
     cmd_models,
+    cmd_report,
     cmd_runs,
     cmd_summary,
     cmd_train,

@@ -17,15 +17,19 @@ import streamlit as st
 
 from gaitforecast import forecast
 from gaitforecast.dashboard import data as store_data
+from gaitforecast.dashboard.chartdata import (  # noqa: F401  (the pages' chart data, re-exported)
+    FRONTIER_POINTS, allocation_lines, backtest_rows, band_frame, default_budget, empirical_frontier, fit_points,
+    fitted_target, frontier_curve, held_options, iso_minima, kind_of, observed_optima, series, series_points,
+    split_interval, target_title,
+)
 from gaitforecast.errors import GaitforecastError
 from gaitforecast.laws import (
     FORM_NAMES, BootstrapResult, CostModel, IsoFlopResult, compare,
-    cost_model_for, curve, diagnose, get_form, isoflop, metric_kind, prepare, rank_forms,
+    cost_model_for, curve, diagnose, get_form, isoflop, prepare, rank_forms,
 )
-from gaitforecast.laws.data import to_target
+from gaitforecast.laws.data import to_target  # noqa: F401  (the Forecast page converts with it)
 from gaitforecast.laws import backtest as rollout_backtest
 from gaitforecast.laws import frontier as allocation_frontier
-from gaitforecast.laws.data import frontier_mask
 from gaitforecast.laws.isoflop import iso_groups
 
 SEED = 0
@@ -65,15 +69,6 @@ def architectures(runs: pd.DataFrame) -> list[str]:
     if "arch" not in runs.columns:
         return []
     return [str(a) for a in runs["arch"].dropna().astype(str).value_counts().index]
-
-
-def kind_of(runs: pd.DataFrame, metric: str) -> str:
-    """The metric's kind (stored with the runs or certain from its name); "loss" when neither says, so the
-    pages can draw, while every fit on such a metric reports the question itself."""
-    try:
-        return metric_kind(runs, metric)
-    except GaitforecastError:
-        return "loss"
 
 
 def candidate_laws(runs: pd.DataFrame, metric: str) -> list[str]:
@@ -121,7 +116,7 @@ def cost_model(path: str, sig: tuple, arch: str | None) -> CostModel:
 
 @st.cache_data(max_entries=32, show_spinner="Computing the compute-optimal frontier ...")
 def frontier(path: str, sig: tuple, metric: str, law: str, n_boot: int, arch: str | None,
-             n_points: int = 16) -> Outcome:
+             n_points: int = FRONTIER_POINTS) -> Outcome:
     """Allocation (N_opt, D_opt, predicted metric, intervals) over the runs' compute range up to 100x beyond."""
     fit = fitted(path, sig, metric, law, n_boot, arch)
     if not fit.ok:
@@ -203,70 +198,3 @@ def comparison(path: str, sig: tuple, metric: str, law: str, n_boot: int) -> Out
 def diagnostics(boot: BootstrapResult) -> dict:
     """Seed noise, compute span and warnings of a fit (cheap; not cached)."""
     return diagnose(boot)
-
-
-def fit_points(boot: BootstrapResult, runs: pd.DataFrame) -> pd.DataFrame:
-    """The fitted runs in the fitted target's units: id, arch, params, samples, flops, y, pred, resid (log)."""
-    law, data = boot.law, boot.law.data
-    logx = {k: data.logx[k] for k in law.form.inputs}
-    pred = np.exp(law.form.log_predict(law.theta, logx)[0])
-    out = pd.DataFrame({"id": data.ids, "arch": data.arch, "y": data.y, "pred": pred})
-    out["resid"] = np.log(out["y"]) - np.log(out["pred"])
-    out["metric"] = data.to_metric_units(data.y)
-    extra = runs.set_index(runs["id"].astype(str))
-    for col in ("params", "samples", "flops", "width"):
-        if col in extra.columns:
-            out[col] = extra[col].reindex(out["id"]).to_numpy()
-    return out
-
-
-def fitted_target(metric: str, law: str, runs: pd.DataFrame) -> str:
-    """What ``law`` fits ``metric`` of these runs as: "loss" (as it is), or for an accuracy the form's target
-    ("neglog" or "error")."""
-    if kind_of(runs, metric) != "accuracy":
-        return "loss"
-    return get_form(law).accuracy_target if law in FORM_NAMES else "neglog"
-
-
-def band_frame(frame: pd.DataFrame, x: str, x_name: str, target: str, pred: str = "predicted",
-               lo: str = "ci_lo", hi: str = "ci_hi") -> pd.DataFrame:
-    """A prediction table (metric units) as x_name, pred, lo, hi in the fitted target's units (``target`` as in
-    :func:`fitted_target`; for accuracies the transform decreases, so the bounds swap)."""
-    p = pd.to_numeric(frame[pred], errors="coerce").to_numpy(float)
-    a = pd.to_numeric(frame[lo], errors="coerce").to_numpy(float)
-    b = pd.to_numeric(frame[hi], errors="coerce").to_numpy(float)
-    if target != "loss":
-        with np.errstate(divide="ignore", invalid="ignore"):
-            p, a, b = (to_target(v, target)[0] for v in (p, b, a))
-    return pd.DataFrame({x_name: pd.to_numeric(frame[x], errors="coerce").to_numpy(float), "pred": p,
-                         "lo": np.minimum(a, b), "hi": np.maximum(a, b)})
-
-
-def split_interval(frame: pd.DataFrame, col: str) -> tuple[np.ndarray, np.ndarray]:
-    """Lower and upper bounds of a column of [lo, hi] lists (NaN where missing)."""
-    lo = [v[0] if isinstance(v, (list, tuple)) and len(v) == 2 else np.nan for v in frame[col]]
-    hi = [v[1] if isinstance(v, (list, tuple)) and len(v) == 2 else np.nan for v in frame[col]]
-    return np.asarray(lo, float), np.asarray(hi, float)
-
-
-def frontier_curve(table: pd.DataFrame, target: str) -> pd.DataFrame:
-    """The laws frontier table as flops, pred, lo, hi (target units) plus params_opt and samples_opt."""
-    t = table.copy()
-    t["ci_lo"], t["ci_hi"] = split_interval(t, "predicted_ci")
-    out = band_frame(t, "budget_flops", "flops", target)
-    for col in ("params_opt", "samples_opt"):
-        if col in t.columns:
-            out[col] = pd.to_numeric(t[col], errors="coerce").to_numpy(float)
-    return out
-
-
-def empirical_frontier(points: pd.DataFrame) -> pd.Series:
-    """True for runs that no cheaper run beats (lower fitted target at less or equal compute)."""
-    return pd.Series(frontier_mask(points["flops"].to_numpy(), points["y"].to_numpy()), index=points.index)
-
-
-def target_title(metric: str, target: str) -> str:
-    """Axis title of the fitted target for ``metric`` (``target`` as in :func:`fitted_target`)."""
-    if target == "neglog":
-        return f"−ln {metric}"
-    return f"error = 1 − {metric}" if target == "error" else metric

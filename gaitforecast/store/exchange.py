@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -27,6 +25,7 @@ import pandas as pd
 
 from gaitforecast.errors import GaitforecastError
 from gaitforecast.metrics import check_kind, kind_from_name
+from gaitforecast.outfile import file_kind, output_path, write_file  # noqa: F401  (file_kind: runstore's messages)
 from gaitforecast.record import RUN_FIELDS, SIZE_FIELDS, names_of, run_id
 
 # Run columns an import can carry over; the rest of RUN_FIELDS (id, status, config ...) is recomputed on import.
@@ -308,47 +307,13 @@ def export_format(path: Path, fmt: str | None) -> str:
     return fmt
 
 
-def file_kind(mode: int) -> str:
-    """What a path that is not a regular file is, for messages: "a directory", "a FIFO", "a device", ..."""
-    if stat.S_ISDIR(mode):
-        return "a directory"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    return "a socket" if stat.S_ISSOCK(mode) else "something other than a file"
-
-
 def export_frame(frame: pd.DataFrame, path: Path, fmt: str | None) -> int:
     """Write `frame` to `path` atomically (temp file, then rename); returns the row count. Only a regular file
     (or nothing) at `path` is replaced: a device, FIFO, socket or directory there is refused, untouched."""
     fmt = export_format(path, fmt)
-    if os.path.lexists(path):
-        try:
-            mode = os.stat(path).st_mode  # follows a symlink: what would be replaced is what it points to
-        except OSError as exc:
-            raise GaitforecastError(f"cannot export to {path}: {exc.strerror or exc} (a dangling or looping link?); "
-                                    "choose a regular file path") from exc
-        if not stat.S_ISREG(mode):
-            raise GaitforecastError(f"cannot export to {path}: it is {file_kind(mode)}, not a regular file; an "
-                                    "export only creates or replaces regular files. Choose a file path")
-        if os.path.islink(path):
-            path = Path(os.path.realpath(path))  # replace the file the link points to, keep the link
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if fmt == "parquet":
-            frame.to_parquet(tmp, index=False)
-        else:
-            frame.to_csv(tmp, index=False)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise GaitforecastError(f"cannot write {path}: {exc.strerror or exc}; choose a writable path") from exc
-    finally:
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass  # e.g. EROFS: on a read-only file system even removing a missing file fails; nothing was written
+    output_path(path, "export to")  # before serialising the table
+    data = frame.to_parquet(index=False) if fmt == "parquet" else frame.to_csv(index=False).encode()
+    write_file(path, data, "export to")
     return len(frame)
 
 

@@ -55,20 +55,15 @@ for arch in (a, b):
     front = fits.frontier(ctx.path, ctx.sig, ctx.metric, ctx.law, ctx.n_boot, arch)
     fit = fits.fitted(ctx.path, ctx.sig, ctx.metric, ctx.law, ctx.n_boot, arch)
     if front.ok:
-        c = fits.frontier_curve(front.value, target)
-        curves.append(pd.DataFrame({"flops": c["flops"], "value": c["pred"], "lo": c["lo"], "hi": c["hi"],
-                                    "arch": arch}))
+        curves.append(fits.series(fits.frontier_curve(front.value, target), arch))
     elif fit.ok and "flops" in fit.value.law.form.inputs:
         got = fits.law_curve(ctx.path, ctx.sig, ctx.metric, ctx.law, ctx.n_boot, arch, "flops")
         if got.ok:
-            c = fits.band_frame(got.value, "flops", "flops", target)
-            curves.append(pd.DataFrame({"flops": c["flops"], "value": c["pred"], "lo": c["lo"], "hi": c["hi"],
-                                        "arch": arch}))
+            curves.append(fits.series(fits.band_frame(got.value, "flops", "flops", target), arch))
     if fit.ok:
         p = fits.fit_points(fit.value, fits.runs_for(ctx.path, ctx.sig, arch))
         if "flops" in p:
-            dots.append(pd.DataFrame({"id": p["id"], "flops": p["flops"], "value": p["y"], "arch": arch,
-                                      "params": p.get("params"), "samples": p.get("samples")}))
+            dots.append(fits.series_points(p, arch))
 if curves:
     st.altair_chart(charts.banded_lines(pd.concat(curves, ignore_index=True), "flops", y_title, series="arch",
                                         points=pd.concat(dots, ignore_index=True) if dots else None),

@@ -41,8 +41,7 @@ c[5].metric("Inside 95% PI", f"{bt.coverage:.0%}", help="Share of actual values 
 if not bt.converged:
     st.warning("The fit below the cutoff did not converge cleanly; read the errors with care.")
 
-rows = bt.rows.rename(columns={"pi_lo": "lo", "pi_hi": "hi", "inside_pi": "inside"})
-st.altair_chart(charts.predicted_vs_actual(rows, ctx.metric), width="stretch")
+st.altair_chart(charts.predicted_vs_actual(fits.backtest_rows(bt.rows), ctx.metric), width="stretch")
 st.caption("Each dot is a held-out run; bars are 95% prediction intervals; the dashed line is perfect prediction.")
 st.dataframe(bt.rows, hide_index=True, width="stretch", key="backtest_rows",
              column_config={"flops": st.column_config.NumberColumn("FLOPs", format="scientific"),

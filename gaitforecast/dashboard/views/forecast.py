@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -20,7 +19,7 @@ boot = ui.fitted_or_stop(ctx)
 law = boot.law
 runs = fits.runs_for(ctx.path, ctx.sig, ctx.arch)
 largest = float(runs["flops"].max()) if "flops" in runs else float("nan")
-default_budget = f"{10 ** np.ceil(np.log10(largest * 10)):.0e}".replace("e+", "e") if np.isfinite(largest) else "1e18"
+default_budget = f"{fits.default_budget(runs):.0e}".replace("e+", "e")
 
 st.caption(f"Law `{law.law}` fitted to {law.n_runs} runs" + (f" ({ctx.arch})" if ctx.arch else "")
            + f"; the largest used {ui.fmt(largest)} FLOPs. Intervals: 95% from {boot.n_resamples} bootstrap resamples.")

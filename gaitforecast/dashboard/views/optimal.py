@@ -24,10 +24,7 @@ if iso is None:
             "(runs within 0.1 decade of FLOPs count as one budget). The parametric fit below still applies.")
 else:
     table = iso.budgets.copy()
-    minima = table[table["vertex_inside"]].rename(columns={"flops": "budget"})
-    minima = minima.assign(params=minima["params_opt"].astype(float),
-                           y=fits.band_frame(minima, "budget", "budget", target, "metric_opt", "metric_opt",
-                                             "metric_opt")["pred"].to_numpy())
+    minima = fits.iso_minima(iso, target)
     grouped = iso_points[iso_points["group"].isin(
         [g for g, n in iso_points["group"].value_counts().items() if n >= 4])]
     st.altair_chart(charts.isoflop(grouped, y_title, minima[["budget", "params", "y"]]), width="stretch")
@@ -66,18 +63,10 @@ if front is None or not front.ok:
     st.stop()
 
 t = front.value
-rows = []
-for name, col, ci_col in (("N_opt (parameters)", "params_opt", "params_opt_ci"),
-                          ("D_opt (samples)", "samples_opt", "samples_opt_ci")):
-    lo, hi = fits.split_interval(t, ci_col)
-    rows.append(pd.DataFrame({"budget": t["budget_flops"].astype(float), "value": t[col].astype(float),
-                              "lo": lo, "hi": hi, "series": name}))
-alloc = pd.concat(rows, ignore_index=True)
-observed = []
-if iso is not None:
-    observed.append(minima.assign(value=minima["params"], series="N_opt (parameters)")[["budget", "value", "series"]])
-st.altair_chart(charts.banded_lines(alloc, "budget", "Parameters / samples", y_fmt="~s", points=(
-    pd.concat(observed, ignore_index=True) if observed else None)), width="stretch")
+alloc = fits.allocation_lines(t)
+observed = fits.observed_optima(minima) if iso is not None else None
+st.altair_chart(charts.banded_lines(alloc, "budget", "Parameters / samples", y_fmt="~s", points=observed),
+                width="stretch")
 
 # Slopes only over the budgets whose optimum is a recommendation (inside the family's sizes, identified): an
 # optimum pinned at the edge of the searched sizes bends the slope and contradicts the closed form.

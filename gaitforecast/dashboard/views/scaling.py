@@ -3,7 +3,6 @@ band, the parameters with intervals, diagnostics and residuals."""
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -53,8 +52,7 @@ if noise.get("sd") is not None:
 
 def _held(axis: str) -> float:
     """Value the other axis of a two-axis law is held at (a slider over the runs' range)."""
-    values = points[axis].astype(float)
-    options = sorted({float(f"{v:.3g}") for v in np.geomspace(values.min(), values.max(), 7)})
+    options = fits.held_options(points[axis])
     return float(st.select_slider(f"Hold {axis} at", options=options, value=options[len(options) // 2],
                                   format_func=ui.fmt, key=f"hold_{axis}"))
 
