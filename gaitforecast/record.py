@@ -141,7 +141,7 @@ class RunRecord:
             raise GaitforecastError(f"run status {self.status!r} is not allowed; use one of {', '.join(RUN_STATUSES)}")
 
     # What training measures (the worker's part); the sizes and the id stay the planner's.
-    MEASURED = ("wall_time_s", "throughput", "dtype", "versions", "git_sha", "device")
+    MEASURED = ("wall_time_s", "throughput", "dtype", "threads", "versions", "git_sha", "host", "device")
 
     def finished(self, measured: Mapping[str, Any], metrics: Mapping[str, float],
                  curve: list[dict[str, Any]]) -> "RunRecord":

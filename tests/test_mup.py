@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from gaitforecast.models import build_model, config_for
-from gaitforecast.models.mup import attention_scale, coord_check, coord_summary, param_groups, readout_mult
+from gaitforecast.models.coordcheck import coord_check, coord_summary
+from gaitforecast.models.mup import attention_scale, param_groups, readout_mult
 
 
 def groups_by_name(model, cfg, lr=1e-3, wd=0.1):

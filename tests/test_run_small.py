@@ -14,6 +14,7 @@ from gaitforecast.data.suites import SUITE_NAMES
 from gaitforecast.models import config_for
 from gaitforecast.models.flops import train_flops
 from gaitforecast.store import RunStore
+from gaitforecast.record import RunRecord
 from gaitforecast.sweep.planner import plan
 from gaitforecast.sweep.spec import validate
 from gaitforecast.train.loop import eval_steps, lr_factor, train_run
@@ -74,12 +75,14 @@ def test_train_run_returns_every_figure(cache):
     run = plan(validate(raw))[0]
     events = []
     res = train_run(run.config, cache, threads=1, want_baseline=True, progress=events.append)
-    r = res.run
-    assert r["id"] == run.id and r["status"] == "done" and r["dtype"] == "float32" and r["threads"] == 1
+    m = res.measured  # only what training measures; the id and sizes are the planner's
+    assert set(m) == set(RunRecord.MEASURED)
+    assert m["dtype"] == "float32" and m["threads"] == 1 and m["throughput"] > 0 and m["wall_time_s"] > 0
+    assert "torch" in m["versions"]
+    r = run.record().finished(m, res.metrics, res.curves).to_row()
+    assert r["id"] == run.id and r["status"] == "done" and r["config"] == run.config
     assert (r["unique_sequences"], r["samples"]) == (56, 192)  # 0.5 x (128 - 16); 6 steps of 32
-    assert r["flops"] == train_flops(config_for("gaitformer", 16, frames=16), 192)
-    assert r["params"] == run.params and r["throughput"] > 0 and r["wall_time_s"] > 0
-    assert json.loads(r["config"]) == run.config and "torch" in json.loads(r["versions"])
+    assert r["flops"] == train_flops(config_for("gaitformer", 16, frames=16), 192) and r["params"] == run.params
     for suite in SUITE_NAMES:
         main = f"{suite}.rank1_mean" if suite == "synth-casiab" else f"{suite}.rank1"
         assert 0 <= res.metrics[main] <= 1

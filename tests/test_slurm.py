@@ -13,7 +13,7 @@ submitit = pytest.importorskip("submitit", reason="submitit is not installed: pi
 
 from gaitforecast.errors import GaitforecastError  # noqa: E402
 from gaitforecast.store import RunStore  # noqa: E402
-from gaitforecast.sweep.executors import Task  # noqa: E402
+from gaitforecast.sweep.backend import Task  # noqa: E402
 from gaitforecast.sweep.planner import plan  # noqa: E402
 from gaitforecast.sweep.slurm_backend import SlurmBackend  # noqa: E402
 from gaitforecast.sweep.spec import SlurmSpec, validate  # noqa: E402

@@ -150,7 +150,7 @@ def test_local_backend_survives_a_worker_dying_between_poll_and_submit():
     import signal
     import time
 
-    from gaitforecast.sweep.executors import Task
+    from gaitforecast.sweep.backend import Task
     from gaitforecast.sweep.local import LocalBackend
 
     backend = LocalBackend(workers=1, threads=1)

@@ -69,7 +69,7 @@ def mup_check_cmd(
     json_out: bool = JsonOption,
 ) -> None:
     """Coordinate check: activation sizes across widths over a few steps, under muP and standard parametrisation."""
-    from gaitforecast.models.mup import coord_check, coord_summary
+    from gaitforecast.models.coordcheck import coord_check, coord_summary
 
     _check_arch(arch)
     base = BASE_WIDTHS[arch]

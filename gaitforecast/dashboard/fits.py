@@ -25,7 +25,7 @@ from gaitforecast.dashboard.chartdata import (  # noqa: F401  (the pages' chart 
 from gaitforecast.errors import GaitforecastError
 from gaitforecast.laws import (
     FORM_NAMES, BootstrapResult, CostModel, IsoFlopResult, compare,
-    cost_model_for, curve, diagnose, get_form, isoflop, prepare, rank_forms,
+    curve, diagnose, get_form, isoflop, prepare, rank_forms,
 )
 from gaitforecast.laws.data import to_target  # noqa: F401  (the Forecast page converts with it)
 from gaitforecast.laws import backtest as rollout_backtest
@@ -73,7 +73,7 @@ def architectures(runs: pd.DataFrame) -> list[str]:
 
 def candidate_laws(runs: pd.DataFrame, metric: str) -> list[str]:
     """Laws that can be fitted to this metric (the sigmoid only for accuracies and error rates)."""
-    names = [n for n in FORM_NAMES if n != "sigmoid-compute" or kind_of(runs, metric) != "loss"]
+    names = [n for n in FORM_NAMES if get_form(n).fits(kind_of(runs, metric))]
     need = {"params", "samples", "flops"}
     present = {c for c in need if c in runs.columns and runs[c].notna().all()}
     return [n for n in names if set(get_form(n).inputs) <= present]
@@ -111,7 +111,7 @@ def default_law(path: str, sig: tuple, metric: str, n_boot: int, arch: str | Non
 @st.cache_resource(max_entries=16)
 def cost_model(path: str, sig: tuple, arch: str | None) -> CostModel:
     """FLOPs per sample as a function of params: the real family for own runs, the table's ratio for imports."""
-    return cost_model_for(runs_for(path, sig, arch), arch)
+    return forecast.cost_model(runs_for(path, sig, arch), arch)
 
 
 @st.cache_data(max_entries=32, show_spinner="Computing the compute-optimal frontier ...")
@@ -192,7 +192,7 @@ def comparison_law(path: str, sig: tuple, metric: str, preferred: str) -> str:
 def comparison(path: str, sig: tuple, metric: str, law: str, n_boot: int) -> Outcome:
     """The two most-run architectures compared at matched compute (a laws Comparison)."""
     runs = runs_for(path, sig, None)
-    return _guard(compare, runs, metric, law=law, n_resamples=n_boot, seed=SEED)
+    return _guard(compare, runs, metric, law=law, n_resamples=n_boot, seed=SEED, cost_for=forecast.cost_model)
 
 
 def diagnostics(boot: BootstrapResult) -> dict:

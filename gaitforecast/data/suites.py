@@ -30,7 +30,9 @@ import json
 import os
 import shutil
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -40,14 +42,6 @@ from gaitforecast.data.world import F32, Walks, WorldConfig, random_walks, rende
 from gaitforecast.errors import GaitforecastError
 from gaitforecast.skeleton import normalize
 
-SUITE_NAMES: tuple[str, ...] = ("synth-casiab", "synth-grew", "synth-gait3d", "synth-psymo")
-NAMESPACE = {"pool": 1, "synth-casiab": 11, "synth-grew": 12, "synth-gait3d": 13, "synth-psymo": 14}
-SIZES = {  # (identities, views or walks) per size
-    "synth-casiab": {"full": (124, 18), "quick": (40, 36), "sweep": (40, 60)},
-    "synth-grew": {"full": (2000, 4), "quick": (200, 4), "sweep": (100, 4)},
-    "synth-gait3d": {"full": (1000, 6), "quick": (200, 6), "sweep": (100, 6)},
-    "synth-psymo": {"full": (312, 36), "quick": (60, 60), "sweep": (20, 60)},
-}
 SIZE_NAMES: tuple[str, ...] = ("full", "quick", "sweep")
 CASIAB_WALKS = [("nm", i) for i in range(1, 7)] + [("bg", 1), ("bg", 2), ("cl", 1), ("cl", 2)]
 PSYMO_WALKS = ("nm1", "nm2", "bg", "cl", "slow", "fast", "phone")
@@ -106,21 +100,39 @@ def _psymo(n_ids: int, view_step: int, rng: np.random.Generator) -> tuple[Walks,
     return walks, meta
 
 
+@dataclass(frozen=True)
+class SuiteSpec:
+    """One evaluation suite: its generator (identities and walks -> sequences and protocol columns), sizes
+    (identities, views or walks per identity) and protocol. Adding a suite is one entry in :data:`SUITES`."""
+
+    name: str
+    namespace: int  # seeds the suite's own random stream (distinct from the pool and the other suites)
+    sizes: dict[str, tuple[int, int]]  # size name -> (identities, views or walks per identity)
+    protocol: str  # a key of PROTOCOLS
+    make: Callable[[int, int, np.random.Generator], tuple[Walks, pd.DataFrame]]
+
+
+SUITES: dict[str, SuiteSpec] = {spec.name: spec for spec in (
+    SuiteSpec("synth-casiab", 11, {"full": (124, 18), "quick": (40, 36), "sweep": (40, 60)}, "casiab", _casiab),
+    SuiteSpec("synth-grew", 12, {"full": (2000, 4), "quick": (200, 4), "sweep": (100, 4)}, "grew",
+              partial(_wild, pitch_max=30.0, noise=(1.0, 2.5), protocol="grew")),
+    SuiteSpec("synth-gait3d", 13, {"full": (1000, 6), "quick": (200, 6), "sweep": (100, 6)}, "gait3d",
+              partial(_wild, pitch_max=45.0, noise=(0.8, 2.0), protocol="gait3d")),
+    SuiteSpec("synth-psymo", 14, {"full": (312, 36), "quick": (60, 60), "sweep": (20, 60)}, "psymo", _psymo),
+)}
+SUITE_NAMES: tuple[str, ...] = tuple(SUITES)
+NAMESPACE = {"pool": 1, **{name: spec.namespace for name, spec in SUITES.items()}}
+SIZES = {name: spec.sizes for name, spec in SUITES.items()}
+
+
 def _generate(name: str, seed: int, size: str, config: WorldConfig) -> Suite:
-    n_ids, k = SIZES[name][size]
-    root = np.random.SeedSequence([seed, NAMESPACE[name]])
+    spec = SUITES[name]
+    n_ids, k = spec.sizes[size]
+    root = np.random.SeedSequence([seed, spec.namespace])
     id_seq, cov_seq, render_seq = root.spawn(3)
     identities = sample_identities(n_ids, np.random.default_rng(id_seq), config.style_scale)
-    rng = np.random.default_rng(cov_seq)
-    if name == "synth-casiab":
-        walks, meta, protocol = *_casiab(n_ids, k, rng), "casiab"
-    elif name == "synth-grew":
-        walks, meta, protocol = *_wild(n_ids, k, rng, 30.0, (1.0, 2.5), "grew"), "grew"
-    elif name == "synth-gait3d":
-        walks, meta, protocol = *_wild(n_ids, k, rng, 45.0, (0.8, 2.0), "gait3d"), "gait3d"
-    else:
-        walks, meta, protocol = *_psymo(n_ids, k, rng), "psymo"
-    return Suite(name, render(config, identities, walks, render_seq), meta, protocol)
+    walks, meta = spec.make(n_ids, k, np.random.default_rng(cov_seq))
+    return Suite(name, render(config, identities, walks, render_seq), meta, spec.protocol)
 
 
 def build_suite(name: str, cache_dir: Path | None = None, seed: int = 0, size: str = "full",
@@ -161,6 +173,18 @@ def build_suite(name: str, cache_dir: Path | None = None, seed: int = 0, size: s
     return suite
 
 
+PROTOCOLS: dict[str, Callable[[np.ndarray, pd.DataFrame], dict[str, float]]] = {
+    "casiab": lambda emb, m: protocols.casiab_metrics(emb, m["id"].to_numpy(), m["type"].to_numpy(),
+                                                      m["walk"].to_numpy(), m["view"].to_numpy()),
+    "grew": lambda emb, m: protocols.gallery_probe_metrics(emb, m["id"].to_numpy(), (m["role"] == "probe").to_numpy(),
+                                                           (1, 5)),
+    "gait3d": lambda emb, m: protocols.gallery_probe_metrics(emb, m["id"].to_numpy(),
+                                                             (m["role"] == "probe").to_numpy(), (1, 5), with_map=True),
+    "psymo": lambda emb, m: protocols.covariate_metrics(emb, m["id"].to_numpy(), m["view"].to_numpy(),
+                                                        m["variation"].to_numpy()),
+}
+
+
 def evaluate(suite: Suite, embeddings: np.ndarray) -> dict[str, float]:
     """Score one embedding per sequence of ``suite`` with its protocol (Euclidean distance).
 
@@ -168,16 +192,9 @@ def evaluate(suite: Suite, embeddings: np.ndarray) -> dict[str, float]:
     gait3d: rank1, rank5, mAP, mINP; psymo: rank1 + rank1_<walk>), values in [0, 1].
     """
     emb = protocols.check_embeddings(embeddings, len(suite))
-    m, ids = suite.meta, suite.meta["id"].to_numpy()
-    if suite.protocol == "casiab":
-        return protocols.casiab_metrics(emb, ids, m["type"].to_numpy(), m["walk"].to_numpy(), m["view"].to_numpy())
-    if suite.protocol == "grew":
-        return protocols.gallery_probe_metrics(emb, ids, (m["role"] == "probe").to_numpy(), (1, 5))
-    if suite.protocol == "gait3d":
-        return protocols.gallery_probe_metrics(emb, ids, (m["role"] == "probe").to_numpy(), (1, 5), with_map=True)
-    if suite.protocol == "psymo":
-        return protocols.covariate_metrics(emb, ids, m["view"].to_numpy(), m["variation"].to_numpy())
-    raise GaitforecastError(f"suite {suite.name!r} has unknown protocol {suite.protocol!r}")
+    if suite.protocol not in PROTOCOLS:
+        raise GaitforecastError(f"suite {suite.name!r} has unknown protocol {suite.protocol!r}")
+    return PROTOCOLS[suite.protocol](emb, suite.meta)
 
 
 def baseline_embeddings(sequences: np.ndarray) -> np.ndarray:

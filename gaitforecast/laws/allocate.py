@@ -19,7 +19,7 @@ import pandas as pd
 
 from gaitforecast.errors import GaitforecastError
 from gaitforecast.laws.threads import single_blas_thread
-from gaitforecast.laws.bootstrap import BootstrapResult, _point_residuals
+from gaitforecast.laws.bootstrap import BootstrapResult, _point_residuals, extrapolation_of
 from gaitforecast.laws.fit import FittedLaw
 
 _GOLDEN = (np.sqrt(5.0) - 1.0) / 2.0
@@ -255,7 +255,7 @@ def allocate(fit: FittedLaw | BootstrapResult, budget: float, cost: CostModel | 
         resid = _point_residuals(law)
         rng = np.random.default_rng(seed)
         noisy = y[1:] * np.exp(rng.choice(resid, size=len(y) - 1))
-        extra = law.extrapolation
+        extra = extrapolation_of(law)
         if extra is not None:  # beyond the runs: the rollouts' extrapolation error, as BootstrapResult.predict
             at = ({"params": np.log(n_opt[1:]), "samples": np.log(d_opt[1:])} if n_opt is not None
                   else {"flops": np.full(len(y) - 1, np.log(budget))})

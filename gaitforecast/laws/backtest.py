@@ -120,7 +120,7 @@ def candidate_laws(data: LawData) -> list[str]:
     error rates (it is bounded by the chance error)."""
     return [
         name for name, form in FORMS.items()
-        if all(a in data.logx for a in form.inputs) and (name != "sigmoid-compute" or data.kind != "loss")
+        if all(a in data.logx for a in form.inputs) and form.fits(data.kind)
     ]
 
 
@@ -226,9 +226,6 @@ def compare(runs: pd.DataFrame, metric: str | None = None, law: str = "chinchill
                       higher_is_better=accuracy, rows=table, dominates=dominates)
 
 
-BUDGET_LAWS = ("chinchilla", "power-compute", "sigmoid-compute")
-
-
 def comparison_law(runs: pd.DataFrame, metric: str | None = None, preferred: str | None = None) -> str:
     """One law form for both architectures of :func:`compare`: ``preferred`` when each architecture's runs can
     carry it (its inputs present, enough distinct configurations), else the default choice that both can carry
@@ -245,7 +242,7 @@ def comparison_law(runs: pd.DataFrame, metric: str | None = None, preferred: str
 
 def _choosable(data: LawData, budget: bool, leave_out: str | None = None) -> list[str]:
     """Candidate forms for an automatic choice: those that answer a compute budget when ``budget``."""
-    return [name for name in candidate_laws(data) if name != leave_out and (not budget or name in BUDGET_LAWS)]
+    return [name for name in candidate_laws(data) if name != leave_out and (not budget or FORMS[name].answers_budget)]
 
 
 def fallback_law(data: LawData, instead_of: str, budget: bool = False) -> str:

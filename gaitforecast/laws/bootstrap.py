@@ -19,7 +19,8 @@ import pandas as pd
 from gaitforecast.errors import GaitforecastError
 from gaitforecast.laws import progress
 from gaitforecast.laws.threads import single_blas_thread
-from gaitforecast.laws.fit import GRAD_TOL, FittedLaw, polish, refine_batch
+from gaitforecast.laws.extrapolation import Extrapolation, calibrate
+from gaitforecast.laws.fit import GRAD_TOL, FittedLaw, fit_data, polish, refine_batch
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ class BootstrapResult:
         rng = np.random.default_rng(seed)
         resid = _point_residuals(law)
         noisy = draws * np.exp(rng.choice(resid, size=draws.shape))
-        extra = law.extrapolation
+        extra = extrapolation_of(law)
         if extra is not None:  # beyond the runs: the error of extrapolating (learned on rollouts)
             logx = law._logx(params, samples, flops)
             shape = np.broadcast_shapes(*(v.shape for v in logx.values()))
@@ -174,3 +175,14 @@ def curve(result: BootstrapResult, axis: str | None = None, n_points: int = 60, 
     bands = result.predict(**inputs, level=level)
     bands.insert(0, axis, grid)
     return bands
+
+
+def extrapolation_of(law: FittedLaw) -> Extrapolation | None:
+    """How ``law``'s error grows beyond its runs (laws.extrapolation), learned from rollouts on first use and
+    kept with the law; None without calibration or when no rollout can be fitted."""
+    if not law.calibrate:
+        return None
+    if "extrapolation" not in law._cache:
+        law._cache["extrapolation"] = calibrate(law.form, law.data, law.huber_delta, fit_data=fit_data,
+                                                bootstrap=bootstrap)
+    return law._cache["extrapolation"]

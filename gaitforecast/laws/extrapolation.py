@@ -19,6 +19,7 @@ nothing changes.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 
@@ -59,10 +60,11 @@ def _scale(data: LawData, inputs: tuple[str, ...]) -> np.ndarray:
     return sum(data.logx[k] for k in inputs)
 
 
-def calibrate(form, data: LawData, delta: float, seed: int = 0) -> Extrapolation | None:
-    """Learn the inflation from rollouts of ``form`` on ``data`` (None when no rollout can be fitted)."""
-    from gaitforecast.laws.bootstrap import bootstrap  # late: bootstrap -> fit -> (this module, at call time)
-    from gaitforecast.laws.fit import fit_data
+def calibrate(form, data: LawData, delta: float, seed: int = 0, *, fit_data: Callable[..., Any],
+              bootstrap: Callable[..., Any]) -> Extrapolation | None:
+    """Learn the inflation from rollouts of ``form`` on ``data`` (None when no rollout can be fitted). The
+    engine's ``fit_data`` and ``bootstrap`` are passed in (``laws.bootstrap.extrapolation_of`` does), so this
+    module stays below both."""
 
     inputs = form.inputs
     scale = _scale(data, inputs)

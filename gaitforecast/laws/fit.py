@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -138,30 +137,19 @@ class FittedLaw:
     data: LawData = field(repr=False, compare=False)
     held: dict[int, str] = field(default_factory=dict)  # internal parameter index -> why it is held fixed
     calibrate: bool = False  # learn the extrapolation error from rollouts when a prediction first needs it
+    # (laws.bootstrap.extrapolation_of keeps it here)
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
-
-    @property
-    def extrapolation(self) -> Any:
-        """How the law's error grows beyond its runs (laws.extrapolation.Extrapolation), learned from rollouts on
-        first use and kept; None without calibration or when no rollout can be fitted."""
-        if not self.calibrate:
-            return None
-        if "extrapolation" not in self._cache:
-            from gaitforecast.laws.extrapolation import calibrate as learn
-
-            self._cache["extrapolation"] = learn(self.form, self.data, self.huber_delta)
-        return self._cache["extrapolation"]
 
     @property
     def fixed(self) -> dict[str, float]:
         """User-facing parameters held fixed because the runs do not identify them: {name: value}."""
         names = self.form.theta_names()
-        return {_param_of(self.form, names[i]): self.params[_param_of(self.form, names[i])] for i in self.held}
+        return {self.form.param_of(names[i]): self.params[self.form.param_of(names[i])] for i in self.held}
 
     @property
     def fixed_why(self) -> dict[str, str]:
         names = self.form.theta_names()
-        return {_param_of(self.form, names[i]): why for i, why in self.held.items()}
+        return {self.form.param_of(names[i]): why for i, why in self.held.items()}
 
     def bounds(self) -> list[tuple[float, float]]:
         """The form's bounds for these data, with each held parameter pinned at its value (lo == hi)."""
@@ -315,7 +303,7 @@ def _make_law(form, data, theta, f_best, grad_rel, delta, n_starts, agreeing, he
         if min(abs(theta[i] - lo), abs(theta[i] - hi)) <= 1e-6 * max(1.0, abs(theta[i]))
     )
     converged = grad_rel <= 1e-4  # projected gradient: a parameter resting on its bound may still converge
-    fixed_note = ", ".join(f"{_param_of(form, names[i])} held at {form.params(theta)[_param_of(form, names[i])]:.3g}"
+    fixed_note = ", ".join(f"{form.param_of(names[i])} held at {form.params(theta)[form.param_of(names[i])]:.3g}"
                            for i in held)
     if not converged:
         status = f"not converged: relative gradient {grad_rel:.1e} after polishing; treat the parameters as rough"
@@ -336,14 +324,6 @@ def _make_law(form, data, theta, f_best, grad_rel, delta, n_starts, agreeing, he
         residual_sd=resid_sd, data=data, held=held,
     )
 
-
-
-def _param_of(form: LawForm, theta_name: str) -> str:
-    """User-facing parameter behind an internal one (log_E -> E, logit_E -> E, log_k -> k)."""
-    for prefix in ("logit_", "log_"):
-        if theta_name.startswith(prefix) and theta_name[len(prefix):] in form.param_names:
-            return theta_name[len(prefix):]
-    return theta_name
 
 
 def unidentified(form: LawForm, data: LawData, theta: np.ndarray, delta: float,
@@ -446,3 +426,7 @@ def flat_exponents(form: LawForm, data: LawData, theta: np.ndarray, delta: float
                 found[i] = (f"{name}'s 95 % profile interval is wider than {PROFILE_WIDTH}: these runs do not "
                             "identify it")
     return found
+
+
+def _param_of(form: LawForm, theta_name: str) -> str:  # kept for callers written before LawForm.param_of
+    return form.param_of(theta_name)

@@ -39,10 +39,25 @@ class LawForm:
     exponent_names: tuple[str, ...] = ()
     description: str = ""
     accuracy_target: str = "neglog"  # what an accuracy metric is fitted as (laws.data.ACCURACY_TARGETS)
+    accuracy_only: bool = False  # bounded forms fit accuracies and error rates, never a loss
 
     @property
     def n_theta(self) -> int:
         return len(self.param_names)
+
+    @property
+    def allocates(self) -> bool:
+        """True when the form splits a compute budget into model size and samples (it has both axes)."""
+        return {"params", "samples"} <= set(self.inputs)
+
+    @property
+    def answers_budget(self) -> bool:
+        """True when the form predicts the metric at a compute budget (in compute, or by allocating it)."""
+        return self.allocates or "flops" in self.inputs
+
+    def fits(self, kind: str) -> bool:
+        """Whether a metric of ``kind`` (loss / accuracy / error) can be fitted with this form."""
+        return not (self.accuracy_only and kind == "loss")
 
     @property
     def min_runs(self) -> int:
@@ -67,6 +82,17 @@ class LawForm:
 
     def theta_names(self) -> tuple[str, ...]:
         return self.param_names
+
+    def theta(self, params: dict[str, float]) -> np.ndarray:
+        """Internal parameter vector for user-facing ``params`` (the inverse of :meth:`params`)."""
+        raise NotImplementedError
+
+    def param_of(self, theta_name: str) -> str:
+        """User-facing parameter behind an internal one (log_E -> E, logit_E -> E, log_k -> k)."""
+        for prefix in ("logit_", "log_"):
+            if theta_name.startswith(prefix) and theta_name[len(prefix):] in self.param_names:
+                return theta_name[len(prefix):]
+        return theta_name
 
 
 FLOOR_SLACK = 0.1  # the floor E may sit up to ~10 % above the best run (noise), no higher
@@ -110,6 +136,10 @@ class ChinchillaForm(LawForm):
             "beta": theta[..., 4],
         }
 
+    def theta(self, params):
+        return np.array([np.log(params["A"]), np.log(params["B"]), np.log(params["E"]), params["alpha"],
+                         params["beta"]], dtype=float)
+
     def bounds(self, logy):
         return [(-60.0, 250.0), (-60.0, 250.0), (float(logy.min()) - 25.0, float(logy.min()) + FLOOR_SLACK), (1e-3, 4.0), (1e-3, 4.0)]
 
@@ -151,6 +181,9 @@ class SaturatingPowerForm(LawForm):
         theta = np.asarray(theta, dtype=float)
         return {"E": np.exp(theta[..., 1]), "A": np.exp(theta[..., 0]), "k": theta[..., 2]}
 
+    def theta(self, params):
+        return np.array([np.log(params["A"]), np.log(params["E"]), params["k"]], dtype=float)
+
     def bounds(self, logy):
         return [(-60.0, 250.0), (float(logy.min()) - 25.0, float(logy.min()) + FLOOR_SLACK), (1e-3, 4.0)]
 
@@ -179,6 +212,7 @@ class SigmoidComputeForm(LawForm):
     exponent_names: tuple[str, ...] = ("k",)
     description: str = "E + (chance - E) / (1 + (C/C_mid)^k), bounded by the chance error"
     accuracy_target: str = "error"
+    accuracy_only: bool = True
     chance_error: float = 1.0
 
     def theta_names(self) -> tuple[str, ...]:
@@ -205,6 +239,11 @@ class SigmoidComputeForm(LawForm):
             "k": np.exp(theta[..., 1]),
             "C_mid": np.exp(theta[..., 2]),
         }
+
+    def theta(self, params):
+        chance = self.chance_error
+        return np.array([np.log(params["E"] / (chance - params["E"])), np.log(params["k"]),
+                         np.log(params["C_mid"])], dtype=float)
 
     def bounds(self, logy):
         return [(-20.0, 20.0), (np.log(1e-3), np.log(20.0)), (-50.0, 250.0)]

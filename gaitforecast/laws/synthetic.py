@@ -38,12 +38,4 @@ def synthetic_runs(law: str, params: dict[str, float], n_configs: int = 60, seed
 
 def theta_from_params(law: str, params: dict[str, float]) -> np.ndarray:
     """Internal parameter vector of ``law`` for user-facing ``params`` (inverse of ``form.params``)."""
-    if law == "chinchilla":
-        return np.array([np.log(params["A"]), np.log(params["B"]), np.log(params["E"]), params["alpha"],
-                         params["beta"]])
-    if law.startswith("power-"):
-        return np.array([np.log(params["A"]), np.log(params["E"]), params["k"]])
-    if law == "sigmoid-compute":
-        chance = get_form(law).chance_error
-        return np.array([np.log(params["E"] / (chance - params["E"])), np.log(params["k"]), np.log(params["C_mid"])])
-    raise ValueError(f"no synthetic generator for law {law!r}")
+    return get_form(law).theta(params)

@@ -7,13 +7,12 @@ import torch.nn as nn
 
 from gaitforecast.errors import GaitforecastError
 from gaitforecast.models.config import ModelConfig
-from gaitforecast.models.gaitformer import GaitFormer
-from gaitforecast.models.gaitpt import GaitPT
+from gaitforecast.models.families import family
 from gaitforecast.models.mup import init_parameters
 
 
 def _model_class(cfg: ModelConfig) -> type[nn.Module]:
-    return GaitFormer if cfg.arch == "gaitformer" else GaitPT
+    return family(cfg.arch).load("model_class")
 
 
 def build_model(cfg: ModelConfig, seed: int | None = None) -> nn.Module:

@@ -13,19 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gaitforecast.errors import GaitforecastError
+from gaitforecast.models.families import ARCHS, FAMILIES, family  # noqa: F401  (ARCHS: re-exported)
 
-ARCHS: tuple[str, ...] = ("gaitpt", "gaitpt-v1", "gaitformer")
-
-# Default sizes of each family (the sweep's ladder). GaitPT widths are first-stage widths; width 32 is
-# the published GaitPT size. GaitFormer d_model values at 4 layers span the same parameter range
-# (0.2-3.2 M vs 0.3-4.5 M) and overlap the lower half of GaitPT's FLOPs per sequence.
-FAMILY_WIDTHS: dict[str, tuple[int, ...]] = {
-    "gaitpt": (8, 12, 16, 24, 32),
-    "gaitpt-v1": (8, 16, 24, 32),
-    "gaitformer": (64, 96, 128, 192, 256),
-}
-# muP base width of each family: hyperparameters are tuned at this width and transferred.
-BASE_WIDTHS: dict[str, int] = {"gaitpt": 8, "gaitpt-v1": 8, "gaitformer": 64}
+# The sweep's default ladder and muP base width of each family (see models.families).
+FAMILY_WIDTHS: dict[str, tuple[int, ...]] = {name: f.widths for name, f in FAMILIES.items()}
+BASE_WIDTHS: dict[str, int] = {name: f.base_width for name, f in FAMILIES.items()}
 
 
 @dataclass(frozen=True)
@@ -60,10 +52,8 @@ class ModelConfig:
 
     @property
     def stage_dims(self) -> tuple[int, ...]:
-        """GaitPT stage widths; GaitFormer has a single width."""
-        if self.arch == "gaitformer":
-            return (self.width,)
-        return tuple(self.width * m for m in (1, 2, 4, 8))
+        """Width of each stage (GaitPT: four; GaitFormer: one), as the family declares."""
+        return family(self.arch).stage_widths(self.width)
 
     @property
     def embedding_dim(self) -> int:
@@ -102,16 +92,8 @@ def config_for(arch: str, width: int, frames: int = 60, **overrides: Any) -> Mod
 
     ``config_for("gaitpt-v1", 32)`` is the published GaitPT (4,498,784 encoder parameters at T = 60).
     """
-    if arch not in ARCHS:
-        raise GaitforecastError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}")
-    if arch == "gaitpt":
-        base = dict(heads=(1, 2, 4, 8), style="v2", mlp_ratio=8 / 3, dropout=0.0)
-    elif arch == "gaitpt-v1":
-        base = dict(heads=(8, 8, 8, 8), style="v1", mlp_ratio=4.0, dropout=0.05)
-    else:
-        base = dict(heads=(4,), style="v2", mlp_ratio=8 / 3, depth=4, dropout=0.0)
-    base.update(base_width=BASE_WIDTHS[arch], mup=arch != "gaitpt-v1")
-    base.update(overrides)
+    fam = family(arch)
+    base = {**fam.defaults, "base_width": fam.base_width, **overrides}
     cfg = ModelConfig(arch=arch, width=int(width), frames=int(frames), **base)
     validate_config(cfg)
     return cfg
@@ -119,20 +101,19 @@ def config_for(arch: str, width: int, frames: int = 60, **overrides: Any) -> Mod
 
 def validate_config(cfg: ModelConfig) -> None:
     """Raise GaitforecastError naming the problem if the config cannot be built."""
-    if cfg.arch not in ARCHS:
-        raise GaitforecastError(f"unknown architecture {cfg.arch!r}; choose one of {', '.join(ARCHS)}")
+    fam = family(cfg.arch)
     if cfg.style not in ("v1", "v2"):
         raise GaitforecastError(f"style must be 'v1' or 'v2', got {cfg.style!r}")
     if cfg.width < 1 or cfg.frames < 1 or cfg.depth < 1:
         raise GaitforecastError(f"width, frames and depth must be positive, got {cfg.width}, {cfg.frames}, {cfg.depth}")
-    n_modules = 1 if cfg.arch == "gaitformer" else 4
+    n_modules = len(fam.stage_multipliers)
     if len(cfg.heads) != n_modules:
         raise GaitforecastError(f"{cfg.arch} needs {n_modules} head counts (one per stage), got {cfg.heads}")
     for dim, h in zip(cfg.stage_dims, cfg.heads):
         if h < 1 or dim % h:
             raise GaitforecastError(
                 f"{cfg.arch} width {cfg.width}: stage width {dim} is not divisible by {h} heads; "
-                f"pick a width from {FAMILY_WIDTHS[cfg.arch]} or change heads"
+                f"pick a width from {fam.widths} or change heads"
             )
         if cfg.style == "v2" and (dim // h) % 2:
             raise GaitforecastError(

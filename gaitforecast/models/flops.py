@@ -12,6 +12,7 @@ from __future__ import annotations
 import pandas as pd
 
 from gaitforecast.models.config import FAMILY_WIDTHS, ModelConfig, config_for
+from gaitforecast.models.families import family
 from gaitforecast.skeleton import GAITPT_MERGE, GAITPT_STAGE_TOKENS
 
 
@@ -32,26 +33,33 @@ def head_flops(cfg: ModelConfig) -> int:
     return 2 * e * e + 2 * e * cfg.proj_dim
 
 
-def forward_flops(cfg: ModelConfig, include_head: bool = True) -> int:
-    """Forward FLOPs for one sequence of cfg.frames frames (encoder + SSL head by default)."""
+def gaitformer_flops(cfg: ModelConfig) -> int:
+    """GaitFormer encoder: per-frame embedding, one stack over CLS + T frames, the embedding projection."""
+    T, d = cfg.frames, cfg.width
+    flops = 2 * T * cfg.joints * cfg.channels * d  # per-frame embedding
+    flops += stack_flops(cfg, d, 1, T + 1)
+    return flops + 2 * d * cfg.embedding_dim
+
+
+def gaitpt_flops(cfg: ModelConfig) -> int:
+    """GaitPT encoder: per stage a patch merge, a spatial stack (not the last stage) and a temporal stack over
+    CLS + T frames per token, then the projection of every stage's CLS outputs to the embedding."""
     T = cfg.frames
-    if cfg.arch == "gaitformer":
-        d = cfg.width
-        flops = 2 * T * cfg.joints * cfg.channels * d  # per-frame embedding
-        flops += stack_flops(cfg, d, 1, T + 1)
-        flops += 2 * d * cfg.embedding_dim
-    else:
-        flops, in_dim = 0, cfg.channels
-        last = len(GAITPT_STAGE_TOKENS) - 1
-        for i, (n, merge, d) in enumerate(zip(GAITPT_STAGE_TOKENS, GAITPT_MERGE, cfg.stage_dims)):
-            flops += 2 * T * n * merge * in_dim * d  # patch merge
-            if i < last:
-                flops += stack_flops(cfg, d, T, n)  # spatial: T frames of n tokens
-            flops += stack_flops(cfg, d, n, T + 1)  # temporal: n tokens of CLS + T frames
-            in_dim = d
-        cls_width = sum(n * d for n, d in zip(GAITPT_STAGE_TOKENS, cfg.stage_dims))
-        flops += 2 * cls_width * cfg.embedding_dim
-    return flops + (head_flops(cfg) if include_head else 0)
+    flops, in_dim = 0, cfg.channels
+    last = len(GAITPT_STAGE_TOKENS) - 1
+    for i, (n, merge, d) in enumerate(zip(GAITPT_STAGE_TOKENS, GAITPT_MERGE, cfg.stage_dims)):
+        flops += 2 * T * n * merge * in_dim * d  # patch merge
+        if i < last:
+            flops += stack_flops(cfg, d, T, n)  # spatial: T frames of n tokens
+        flops += stack_flops(cfg, d, n, T + 1)  # temporal: n tokens of CLS + T frames
+        in_dim = d
+    cls_width = sum(n * d for n, d in zip(GAITPT_STAGE_TOKENS, cfg.stage_dims))
+    return flops + 2 * cls_width * cfg.embedding_dim
+
+
+def forward_flops(cfg: ModelConfig, include_head: bool = True) -> int:
+    """Forward FLOPs for one sequence of cfg.frames frames (encoder, by its family's formula, + SSL head)."""
+    return family(cfg.arch).flops(cfg) + (head_flops(cfg) if include_head else 0)
 
 
 def train_flops(cfg: ModelConfig, sequences_seen: int, views: int = 2) -> int:

@@ -12,14 +12,14 @@ m = width / base_width:
 
 Whether a dimension "grows with width" is read off the shapes of the same config built at the base
 width on the meta device, so any new layer is classified without a hand-kept list.
-:func:`coord_check` verifies the whole thing: activation sizes stay flat across widths under muP.
+:func:`gaitforecast.models.coordcheck.coord_check` verifies the whole thing: activation sizes stay flat across
+widths under muP.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-import pandas as pd
 import torch
 import torch.nn as nn
 
@@ -65,12 +65,11 @@ def init_parameters(model: nn.Module, cfg: ModelConfig, generator: torch.Generat
                     packed.weight[: packed.in_features].zero_()  # query rows come first
 
 
-def _base_shapes(cfg: ModelConfig, base_width: int) -> dict[str, torch.Size]:
-    from gaitforecast.models.build import _model_class  # late import: the models import this module
-
+def _base_shapes(model: nn.Module, cfg: ModelConfig, base_width: int) -> dict[str, torch.Size]:
+    """Parameter shapes of the same model class and config at the base width (built on the meta device)."""
     base_cfg = dataclasses.replace(cfg, width=base_width)
     with torch.device("meta"):
-        base = _model_class(base_cfg)(base_cfg)
+        base = type(model)(base_cfg)
     return {name: p.shape for name, p in base.named_parameters()}
 
 
@@ -83,7 +82,7 @@ def param_groups(model: nn.Module, cfg: ModelConfig, lr: float, weight_decay: fl
     """
     base_width = base_width or cfg.base_width
     width_mult = cfg.width / base_width if cfg.mup else 1.0
-    base_shapes = _base_shapes(cfg, base_width) if cfg.mup else {}
+    base_shapes = _base_shapes(model, cfg, base_width) if cfg.mup else {}
     groups: dict[str, list] = {"hidden": [], "vector_decay": [], "no_decay": []}
     for name, p in model.named_parameters():
         if not p.requires_grad:
@@ -105,69 +104,3 @@ def param_groups(model: nn.Module, cfg: ModelConfig, lr: float, weight_decay: fl
         {"params": ps, "lr": lr * settings[g][0], "weight_decay": settings[g][1], "group": g, "lr_mult": settings[g][0]}
         for g, ps in groups.items() if ps
     ]
-
-
-def coord_check(arch: str, widths: tuple[int, ...] | list[int], steps: int = 4, parametrization: str = "mup",
-                lr: float = 1e-2, batch: int = 8, frames: int = 16, seeds: int = 2) -> pd.DataFrame:
-    """Coordinate check: mean |activation| of each module over the first training steps at each width.
-
-    Returns rows (parametrization, width, step, module, l1), l1 averaged over ``seeds`` initialisations
-    (narrow layers are noisy from one draw). Under muP the l1 of a module at a given
-    step is roughly the same at every width; under SP ('sp') hidden activations grow with width after the
-    first update. The loss is MSE of the SSL projection to a fixed random target (width-independent, so
-    only the parametrisation differs between widths); AdamW at a deliberately large lr.
-    """
-    from gaitforecast.models.build import build_model  # late import: the models import this module
-    from gaitforecast.models.config import config_for
-
-    if parametrization not in ("mup", "sp"):
-        raise GaitforecastError(f"parametrization must be 'mup' or 'sp', got {parametrization!r}")
-    rows = []
-    for seed in range(seeds):
-        data = torch.Generator().manual_seed(seed)
-        x = torch.randn(batch, frames, 18, 2, generator=data) * 0.5
-        target = torch.randn(batch, 128, generator=data)
-        for width in widths:
-            cfg = config_for(arch, width, frames=frames, mup=parametrization == "mup", dropout=0.0, proj_dim=128)
-            model = build_model(cfg, seed=seed)
-            opt = torch.optim.AdamW(param_groups(model, cfg, lr=lr, weight_decay=0.0))
-            records: dict[str, float] = {}
-            hooks = [m.register_forward_hook(_l1_hook(records, name)) for name, m in _watched(model)]
-            for step in range(steps):
-                records.clear()
-                loss = ((model(x) - target) ** 2).mean()
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                rows += [dict(width=width, step=step, module=k, l1=v) for k, v in records.items()]
-            for h in hooks:
-                h.remove()
-    table = pd.DataFrame(rows).groupby(["width", "step", "module"], as_index=False, sort=True)["l1"].mean()
-    table.insert(0, "parametrization", parametrization)
-    return table
-
-
-def _watched(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """Modules whose outputs the coordinate check follows: merges, blocks, stack outputs, embedding, head."""
-    kinds = ("Stack", "ParallelBlock", "SequentialBlock", "ProjectionHead")
-    return [(name, m) for name, m in model.named_modules()
-            if type(m).__name__ in kinds or name.endswith(("merge", "frame_in", "to_embedding"))]
-
-
-def _l1_hook(records: dict[str, float], name: str):
-    def hook(module: nn.Module, args, output: torch.Tensor) -> None:
-        records[name] = output.detach().float().abs().mean().item()
-    return hook
-
-
-def coord_summary(table: pd.DataFrame, step: int | None = None) -> pd.DataFrame:
-    """Per module at ``step`` (default: the last): l1 at each width and ratio = max/min across widths.
-
-    muP is working when the ratio stays near 1 for every hidden module (the SSL head's output may move with
-    the loss); under SP the ratio grows with the width range.
-    """
-    step = int(table["step"].max()) if step is None else step
-    wide = table[table["step"] == step].pivot(index="module", columns="width", values="l1")
-    wide.columns = [f"l1_w{w}" for w in wide.columns]
-    wide["ratio"] = wide.max(axis=1) / wide.min(axis=1)
-    return wide.reset_index()

@@ -19,42 +19,18 @@ exception it raises is noted once and never stops the sweep or touches the store
 from __future__ import annotations
 
 import os
-import queue
 import time
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
 from gaitforecast.errors import GaitforecastError
+from gaitforecast.sweep.backend import Backend, Outcome, Task  # noqa: F401  (Task, Outcome: re-exported)
 from gaitforecast.sweep.planner import PlannedRun
 
 BACKENDS = ("local", "ray", "slurm")
 BASELINE_KIND = "random_init"
 RAW_BASELINE_KIND = "raw_baseline"
-
-
-@dataclass
-class Task:
-    """What a worker needs for one run (picklable)."""
-
-    run_id: str
-    config: dict[str, Any]
-    cache_dir: str
-    threads: int
-    want_baseline: bool
-    device: str | None = None
-    eval_batch: int = 1024
-
-
-@dataclass
-class Outcome:
-    """A finished task: a result, or the error text and whether the worker itself died."""
-
-    run_id: str
-    result: Any = None
-    error: str | None = None
-    worker_died: bool = False
 
 
 class Reporter(Protocol):
@@ -73,28 +49,6 @@ class NullReporter:
     def event(self, event: dict[str, Any]) -> None: ...
     def run_finished(self, run: PlannedRun, status: str, metrics: dict[str, float], wall_s: float) -> None: ...
     def note(self, text: str) -> None: ...
-
-
-class Backend(Protocol):
-    def submit(self, task: Task) -> None: ...
-    def poll(self, timeout: float) -> list[Outcome]: ...
-    def drain_events(self) -> list[dict[str, Any]]: ...
-    def stop(self) -> None: ...
-
-
-def execute_task(task: Task, events: Any = None) -> Any:
-    """Worker side: train one run (threads pinned for this task); progress events go to ``events`` if given."""
-    from gaitforecast.train.loop import train_run
-
-    def progress(event: dict[str, Any]) -> None:
-        if events is not None:
-            try:
-                events.put_nowait(event)
-            except Exception:  # progress is best effort; a full or closed queue must not kill a run
-                pass
-
-    return train_run(task.config, Path(task.cache_dir), threads=task.threads, device=task.device,
-                     want_baseline=task.want_baseline, progress=progress, eval_batch=task.eval_batch)
 
 
 def cpu_cores() -> int:
@@ -177,14 +131,9 @@ class SweepSummary:
 
 
 def _running_row(run: PlannedRun, threads: int) -> dict[str, Any]:
-    import json
     import platform
 
-    return {"id": run.id, "config": json.dumps(run.config, sort_keys=True), "arch": run.arch, "width": run.width,
-            "seed": run.seed, "params": run.params, "params_nonembed": run.params_nonembed,
-            "unique_sequences": run.unique_sequences, "samples": run.samples, "flops": run.flops,
-            "status": "running", "source": "gaitforecast", "threads": threads, "host": platform.node(),
-            "error": None}
+    return run.record(threads=threads, host=platform.node()).to_row(with_results=False)
 
 
 def run_sweep(runs: list[PlannedRun], store: Any, *, cache_dir: Path, workers: int | None = None,
@@ -248,9 +197,9 @@ def run_sweep(runs: list[PlannedRun], store: Any, *, cache_dir: Path, workers: i
                     rep.event(event)
                 for out in outcomes:
                     run = in_flight.pop(out.run_id)
-                    _record(w, run, out, summary, rep)
-                    if out.error is None:
-                        observe(out.result)
+                    row = _record(w, run, out, summary, rep)
+                    if row is not None:
+                        observe(row)
         except BaseException:
             for rid in list(in_flight):
                 w.set_status(rid, "interrupted", error="sweep stopped (Ctrl-C or signal) while this run trained")
@@ -262,35 +211,39 @@ def run_sweep(runs: list[PlannedRun], store: Any, *, cache_dir: Path, workers: i
     return summary
 
 
-def _record(w: Any, run: PlannedRun, out: Outcome, summary: SweepSummary, rep: Reporter) -> None:
+def _record(w: Any, run: PlannedRun, out: Outcome, summary: SweepSummary,
+            rep: Reporter) -> dict[str, Any] | None:
+    """Write a finished run (the planner's record completed by the worker's measurements); its row, or None for
+    a run that failed or died."""
     if out.error is not None:
         status = "interrupted" if out.worker_died else "failed"
         w.set_status(run.id, status, error=out.error[-4000:])
         (summary.interrupted if out.worker_died else summary.failed).append(run.id)
         rep.run_finished(run, status, {}, 0.0)
         rep.note(f"run {run.label()} ({run.id}) {status}: {out.error.strip().splitlines()[-1]}")
-        return
+        return None
     result = out.result
-    row = dict(result.run)
-    row.update(metrics=result.metrics, curve=result.curves, status="done")
+    record = run.record().finished(result.measured, result.metrics, result.curves)
+    row = record.to_row()
     w.upsert_run(row)
     if result.baseline is not None:
         w.put_artifact(BASELINE_KIND, result.baseline, key=baseline_key(run.config))
     summary.done.append(run.id)
-    summary.results[run.id] = {"metrics": result.metrics, "wall_time_s": row["wall_time_s"],
-                               "throughput": row["throughput"]}
-    rep.run_finished(run, "done", result.metrics, row["wall_time_s"])
+    summary.results[run.id] = {"metrics": result.metrics, "wall_time_s": record.wall_time_s,
+                               "throughput": record.throughput}
+    rep.run_finished(run, "done", result.metrics, record.wall_time_s)
+    return row
 
 
-def _guarded(on_done: Callable[..., None] | None, rep: Reporter) -> Callable[[Any], None]:
-    """``on_done`` called with a committed result; its first exception is noted, later ones are ignored."""
+def _guarded(on_done: Callable[..., None] | None, rep: Reporter) -> Callable[[dict[str, Any]], None]:
+    """``on_done`` called with a committed run row; its first exception is noted, later ones are ignored."""
     failed: list[BaseException] = []
 
-    def observe(result: Any) -> None:
+    def observe(row: dict[str, Any]) -> None:
         if on_done is None:
             return
         try:
-            on_done(result.run, result.metrics, result.curves)
+            on_done({k: v for k, v in row.items() if k not in ("metrics", "curve")}, row["metrics"], row["curve"])
         except Exception as exc:  # an observer (MLflow ...) must never stop the sweep; the store has the run
             if not failed:
                 rep.note(f"after a run finished, {getattr(on_done, '__name__', 'an observer')} failed: {exc}; "
@@ -298,20 +251,3 @@ def _guarded(on_done: Callable[..., None] | None, rep: Reporter) -> Callable[[An
             failed.append(exc)
 
     return observe
-
-
-def error_text(exc: BaseException) -> str:
-    """Error text a worker sends back for a run that raised."""
-    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-
-
-def drain(q: Any) -> list[dict[str, Any]]:
-    """All events currently in a queue, without blocking."""
-    out = []
-    while True:
-        try:
-            out.append(q.get_nowait())
-        except (queue.Empty, EOFError, OSError):
-            return out
-        except Exception:  # ray.util.queue.Empty and friends
-            return out

@@ -17,7 +17,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from gaitforecast.sweep.executors import Outcome, Task, drain, error_text, execute_task
+from gaitforecast.sweep.backend import Outcome, Task, drain, error_text, execute_task
 
 _EVENTS: Any = None
 _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")

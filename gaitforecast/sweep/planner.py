@@ -11,13 +11,12 @@ sweep recognises its finished runs. Counts that depend on the pool (training seq
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from typing import Any
 
 from gaitforecast.errors import GaitforecastError
-from gaitforecast.record import run_id
-from gaitforecast.sweep.spec import SweepSpec
+from gaitforecast.record import RunRecord, run_id
+from gaitforecast.sweep.spec import SweepSpec, machine_memory
 from gaitforecast.train.config import RunConfig, TrainSpec
 
 
@@ -41,6 +40,13 @@ class PlannedRun:
     def label(self) -> str:
         return f"{self.arch} w{self.width} f{self.fraction:g} s{self.seed}"
 
+    def record(self, threads: int | None = None, host: str | None = None) -> RunRecord:
+        """The run's store record as planned (status running): id, config and sizes; training adds the rest."""
+        return RunRecord(config=self.config, id=self.id, arch=self.arch, width=self.width, seed=self.seed,
+                         params=self.params, params_nonembed=self.params_nonembed,
+                         unique_sequences=self.unique_sequences, samples=self.samples, flops=self.flops,
+                         threads=threads, host=host)
+
 
 def run_config(spec: SweepSpec, arch: str, width: int, fraction: float, seed: int,
                train: TrainSpec) -> dict[str, Any]:
@@ -53,14 +59,6 @@ def run_config(spec: SweepSpec, arch: str, width: int, fraction: float, seed: in
 
 
 MODEL_BYTES_PER_PARAM = 16  # fp32 weights + gradients + AdamW's two moments
-
-
-def machine_memory() -> int:
-    """Physical memory of this machine in bytes (64 GiB where the platform does not say)."""
-    try:
-        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
-    except (AttributeError, ValueError, OSError):
-        return 64 * 2**30
 
 
 def plan_one(config: dict[str, Any]) -> PlannedRun:

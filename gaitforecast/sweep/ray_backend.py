@@ -11,7 +11,7 @@ import os
 from typing import Any
 
 from gaitforecast.errors import GaitforecastError
-from gaitforecast.sweep.executors import Outcome, Task, drain, error_text, execute_task
+from gaitforecast.sweep.backend import Outcome, Task, drain, error_text, execute_task
 
 _LOCAL_OBJECT_STORE = 256 * 1024**2  # results are small; keep Ray's default (30 % of RAM) out of the way
 

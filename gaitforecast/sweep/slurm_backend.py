@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from gaitforecast.errors import GaitforecastError
-from gaitforecast.sweep.executors import Outcome, Task, error_text, execute_task
+from gaitforecast.sweep.backend import Outcome, Task, error_text, execute_task
 
 JOB_NAME = "gaitforecast"
 _ERROR_TAIL = 3000  # characters of a dead job's log tail kept in the run's error text

@@ -25,6 +25,7 @@ Every (grid block, width, fraction, seed) becomes one run; see :mod:`gaitforecas
 from __future__ import annotations
 
 import math
+import os
 import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from importlib import resources
@@ -102,6 +103,14 @@ class SweepSpec:
             for b in self.grid
         ]
         return out
+
+
+def machine_memory() -> int:
+    """Physical memory of this machine in bytes (64 GiB where the platform does not say)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return 64 * 2**30
 
 
 def _names(cls: type) -> tuple[str, ...]:
@@ -191,8 +200,6 @@ def _data(table: dict) -> DataSpec:
             "the model window must fit inside the pool's sequences"
         )
     pool_bytes = data.pool_sequences * data.pool_frames * 18 * 2 * 4 * 2  # float32 poses, two cameras
-    from gaitforecast.sweep.planner import machine_memory
-
     if pool_bytes > machine_memory() // 2:
         raise GaitforecastError(
             f"spec fields data.pool_sequences = {data.pool_sequences:,} x data.pool_frames = {data.pool_frames:,} "

@@ -13,7 +13,6 @@ held-out SSL loss is measured; these points make the run's curves (eval history)
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import platform
@@ -38,9 +37,13 @@ MAIN_SUITE = "synth-casiab"  # scored at intermediate evaluations when train.eva
 
 @dataclass
 class RunResult:
-    """What a finished run hands back to the driver (plain data; the driver writes it to the store)."""
+    """What a finished run hands back to the driver (plain data; the driver writes it to the store).
 
-    run: dict[str, Any]
+    ``measured`` holds only what training measures (``record.RunRecord.MEASURED``: wall time, throughput, dtype,
+    threads, versions, git sha, host, device); the run's id and sizes are the planner's and are not sent back.
+    """
+
+    measured: dict[str, Any]
     metrics: dict[str, float]
     curves: list[dict[str, Any]] = field(default_factory=list)
     baseline: dict[str, Any] | None = None
@@ -122,7 +125,7 @@ def train_run(config: dict[str, Any], cache_dir: Path | str, *, threads: int | N
               device: str | None = None, want_baseline: bool = False, progress: Progress | None = None,
               eval_batch: int = 1024) -> RunResult:
     """Pretrain and evaluate one run; return its results without writing anything."""
-    from gaitforecast.models import build_model, count_params
+    from gaitforecast.models import build_model
     from gaitforecast.models.flops import train_flops
     from gaitforecast.models.mup import param_groups
     from gaitforecast.models.runtime import pin_threads
@@ -210,18 +213,11 @@ def train_run(config: dict[str, Any], cache_dir: Path | str, *, threads: int | N
             t_train = time.perf_counter()
 
     metrics["train_loss"] = float(np.mean(recent)) if recent else float("nan")
-    total, nonembed = count_params(cfg)
     wall = time.perf_counter() - started
-    run = {
-        "id": rid, "arch": cfg.arch, "width": cfg.width, "seed": seed, "params": int(total),
-        "params_nonembed": int(nonembed), "unique_sequences": int(unique), "samples": int(samples),
-        "flops": float(train_flops(cfg, samples)), "wall_time_s": wall,
-        "throughput": samples / max(train_time, 1e-9),
+    measured = {
+        "wall_time_s": wall, "throughput": samples / max(train_time, 1e-9),
         "dtype": str(amp).replace("torch.", "") if amp is not None else "float32",
-        "threads": torch.get_num_threads(), "versions": json.dumps(versions(), sort_keys=True),
-        "git_sha": git_sha(), "status": "done", "source": "gaitforecast",
-        "config": json.dumps(config, sort_keys=True), "host": platform.node(),
+        "threads": torch.get_num_threads(), "versions": versions(), "git_sha": git_sha(), "host": platform.node(),
         "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"cpu ({os.cpu_count()} cores)",
-        "flops_estimated": False, "error": None,
     }
-    return RunResult(run=run, metrics=metrics, curves=curves, baseline=baseline)
+    return RunResult(measured=measured, metrics=metrics, curves=curves, baseline=baseline)
