@@ -20,6 +20,7 @@ import streamlit as st
 
 from gaitforecast.dashboard.chartdata import store_signature  # noqa: F401  (re-exported; the report uses it too)
 from gaitforecast.metrics import MAIN_METRIC
+from gaitforecast.store.runstore import is_busy
 from gaitforecast.record import RUN_FIELDS  # every runs table has these; any other numeric column is a metric
 
 DEFAULT_STORE = Path("runs") / "gaitforecast.duckdb"
@@ -107,11 +108,6 @@ def _last_good() -> dict:
     return {}
 
 
-def _is_busy(exc: Exception) -> bool:
-    text = str(exc).lower()
-    return "lock" in text or "conflicting" in text or "busy" in text
-
-
 def snapshot(path: Path, retries: int = 3) -> Snapshot:
     """Read the store at ``path`` (cached by content). Raises :class:`StoreProblem` with the command to run when
     the store is missing, empty or not a gaitforecast store."""
@@ -130,16 +126,16 @@ def snapshot(path: Path, retries: int = 3) -> Snapshot:
             snap = _cached_read(str(path.resolve()), signature)
             break
         except Exception as exc:  # noqa: BLE001 - every failure becomes a message, never a traceback
-            if _is_busy(exc) and attempt + 1 < retries:
+            if is_busy(exc) and attempt + 1 < retries:
                 time.sleep(0.2 * (attempt + 1))
                 signature = store_signature(path) or signature
                 continue
-            if _is_busy(exc) and str(path) in last:
+            if is_busy(exc) and str(path) in last:
                 old = last[str(path)]
                 return Snapshot(old.path, old.runs, old.curves, old.metrics, old.mup,
                                 warning="The store is busy (a sweep is writing); showing the last snapshot read.",
                                 path_key=old.path_key, signature=old.signature)
-            if _is_busy(exc):
+            if is_busy(exc):
                 raise StoreProblem("busy", f"The store `{path}` is busy (another process is writing). "
                                            f"Reload in a moment. ({exc})") from exc
             raise StoreProblem("invalid", f"Cannot read `{path}` as a gaitforecast run store: {exc}") from exc

@@ -57,9 +57,11 @@ def _process_lock(lock_path: Path) -> FileLock:
         return _LOCKS[key]
 
 
-def _is_busy(exc: BaseException) -> bool:
-    text = str(exc)
-    return "Could not set lock" in text or "different configuration" in text
+def is_busy(exc: BaseException) -> bool:
+    """True when ``exc`` says another process holds the store file (DuckDB's file lock, or a connection of another
+    configuration): worth waiting for, unlike a damaged file. The store and the dashboard both ask this."""
+    text = str(exc).lower()
+    return "could not set lock" in text or "conflicting lock" in text or "different configuration" in text
 
 
 def _stderr(message: str) -> None:
@@ -236,7 +238,7 @@ class RunStore:
                     con = duckdb.connect(str(self.path))
                     break
                 except duckdb.Error as exc:
-                    if not _is_busy(exc) or time.monotonic() > deadline:
+                    if not is_busy(exc) or time.monotonic() > deadline:
                         raise self._error(exc, "write") from exc
                     self._touch(self.pending_path)  # asks new readers to use snapshots until we are in
                     self.stats["write_retries"] += 1
@@ -299,7 +301,7 @@ class RunStore:
                 con = duckdb.connect(str(self.path), read_only=True)
                 break
             except duckdb.Error as exc:
-                if not _is_busy(exc):
+                if not is_busy(exc):
                     raise self._error(exc, "read") from exc
                 if time.monotonic() > deadline:
                     if snapshot:
