@@ -11,6 +11,7 @@ from gaitforecast.errors import GaitforecastError
 from gaitforecast.cli import (  # noqa: E402,F401
     cmd_dashboard,
     cmd_data,
+    cmd_design,
     cmd_laws,
     cmd_models,
     cmd_report,

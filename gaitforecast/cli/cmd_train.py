@@ -170,6 +170,16 @@ def run_small(
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the planned runs and exit."),
     yes: bool = typer.Option(False, "--yes", help="Plan and run a sweep of more than 1,000 runs."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars (one line per finished run)."),
+    adaptive: bool = typer.Option(False, "--adaptive", help="Train only the grid's runs that narrow the forecast "
+                                  "most per FLOP (seed design, then fit -> suggest -> train) until --budget is spent; "
+                                  "resumable, every decision stored.", rich_help_panel="Adaptive"),
+    budget: Optional[str] = typer.Option(None, "--budget", help="Compute the adaptive sweep may spend, in FLOPs "
+                                         "(1e13, 300P).", rich_help_panel="Adaptive"),
+    target_budget: Optional[str] = typer.Option(None, "--target-budget", help="Compute of the forecast the "
+                                                "adaptive sweep sharpens (default: 10x the grid's largest run).",
+                                                rich_help_panel="Adaptive"),
+    metric: Optional[str] = typer.Option(None, "--metric", help="Metric whose forecast the adaptive sweep "
+                                         "sharpens (default: the main metric).", rich_help_panel="Adaptive"),
     mlflow: Optional[str] = typer.Option(
         None, "--mlflow", help="Also log each finished run to this MLflow tracking URI (sqlite:///mlflow.db, "
         "file:./mlruns, http://HOST:5000); the store stays the record.", rich_help_panel=_MLFLOW),
@@ -199,6 +209,19 @@ def run_small(
             s = plan_doc["plan"]
             console.print(f"{s['runs']} runs, compute {s['flops_min']:.3g} .. {s['flops_max']:.3g} FLOPs "
                           f"({s['compute_decades']:.2f} decades)", highlight=False, soft_wrap=True)
+        return
+    if adaptive or budget is not None or target_budget is not None or metric is not None:
+        from gaitforecast.cli.cmd_design import run_adaptive_cmd
+
+        cache = _cache_dir(store, cache_dir)
+        _check_execution(device, cache, workers, threads)
+        options = None
+        if backend == "slurm":
+            workers, threads, options = _slurm_layout(sweep.slurm, store, runs, workers, threads)
+        execution = {"workers": workers, "threads": threads, "backend": backend, "backend_options": options,
+                     "device": device, "cache_dir": cache}
+        run_adaptive_cmd(sweep, runs, store, adaptive, budget, target_budget, metric, execution, json_out, quiet,
+                         mlflow=mlflow, experiment=experiment, log_mlflow=_log_mlflow_summary)
         return
     _execute(runs, sweep.name, store, workers, backend, device, cache_dir, json_out, quiet, threads,
              slurm=sweep.slurm, mlflow=mlflow, experiment=experiment)

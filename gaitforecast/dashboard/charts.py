@@ -279,3 +279,19 @@ def coord_check(df: pd.DataFrame, value: str, facet: str | None) -> alt.Chart:
     if facet and facet in d.columns:
         return ch.facet(column=alt.Column(f"{facet}:N").title(None))
     return ch
+
+
+def design_widths(points: pd.DataFrame, y_title: str) -> alt.LayerChart:
+    """An adaptive sweep's forecast interval width against compute spent (both log): the width each refit
+    measured (line and points) and the width each decision expected after its runs (hollow points)."""
+    xt, yt = decade_ticks(points.get("compute")), decade_ticks(points.get("width"))
+    pts = _positive(points, "compute", "width")
+    tips = _tooltip(pts, ["step", "series", "compute", "width"])
+    x, y = log_x("compute", "Compute spent (FLOPs)", ticks=xt), log_y("width", y_title, ticks=yt)
+    measured = pts[pts["series"] == "measured"]
+    expected = pts[pts["series"] == "expected"]
+    color = alt.Color("series:N").title(None).scale(domain=["measured", "expected"], range=SERIES_COLORS[:2])
+    return alt.layer(
+        alt.Chart(measured).mark_line(point=True).encode(x=x, y=y, color=color, tooltip=tips),
+        alt.Chart(expected).mark_point(size=70, filled=False).encode(x=x, y=y, color=color, tooltip=tips),
+    ).properties(height=HEIGHT)

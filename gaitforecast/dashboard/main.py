@@ -25,6 +25,7 @@ PAGES = [
     st.Page(str(HERE / "views" / "forecast.py"), title="Forecast", icon=":material/query_stats:"),
     st.Page(str(HERE / "views" / "architectures.py"), title="Architectures", icon=":material/compare:"),
     st.Page(str(HERE / "views" / "backtest.py"), title="Backtest", icon=":material/history:"),
+    st.Page(str(HERE / "views" / "design.py"), title="Sweep design", icon=":material/route:"),
     st.Page(str(HERE / "views" / "mup.py"), title="muP", icon=":material/tune:"),
 ]
 

@@ -1,0 +1,195 @@
+"""Benchmark of the active sweep design: does choosing runs adaptively reach the full grid's forecast for less?
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_design.py [--draws 10] [--resamples 300] [--batch 2]
+                                                        [--only synthetic|grid|chinchilla]
+
+Each draw plays the loop of ``run-small --adaptive`` against a table that stands in for training: the seed design
+(8 cheap runs spread over log N x log D, laws.design.spread_runs), then fit -> bootstrap -> suggest (the budget
+left: half the grid's compute) -> "train" (reveal the table's values of the suggested runs), measuring after every
+refit the forecast's 95 % interval width at the target budget (the predicted metric at each ensemble member's
+compute-optimal split, what ``suggest`` reports as ``current_width``) and its error. The full grid is every run of
+the table fitted at once, measured the same way. A draw *matches* at the first compute where the adaptive width
+is at most the full grid's and its error at most the full grid's error plus a quarter of the full grid's width
+(about one standard error of that forecast); when half the grid's compute is spent without a match, the loop
+goes on with the rest, to report how much it took. A draw *fails* when it took more than half. Printed per
+table: each draw's full-grid width and error, the ratio (adaptive compute at the match / the grid's), where the
+adaptive design stood once half was spent, the median and maximum ratio and the failure rate.
+
+- synthetic: the project's synthetic-truth tables (laws.synthetic.synthetic_runs: 60 configurations log-uniform
+  in N 1e7-1e9 x D 1e8-1e10, a Chinchilla law with E 1.69, A 406.4, B 410.7, alpha 0.34, beta 0.28, C = 6ND,
+  1 % log-normal noise; a new table per draw); target 1e21 FLOPs; error = |forecast - the true law's minimum|.
+- grid: the same law on a full 6 x 6 factorial grid of the same ranges (a new noise draw per draw).
+- chinchilla: Epoch's reconstruction (5 highest-loss rows dropped); the grid is the 187 runs up to 5.3e20 FLOPs
+  (the backtest's default cutoff), the 53 larger runs are the truth: target = the largest of them, error = median
+  |law - actual| over them. Draws differ by the bootstrap seed and by the pool the seed design is drawn from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from gaitforecast.laws import CostModel  # noqa: E402
+from gaitforecast.errors import GaitforecastError  # noqa: E402
+from gaitforecast.laws.candidates import Candidates, spread_runs  # noqa: E402
+from gaitforecast.laws.design import fit_for_design, forecast_ensemble, plan_next  # noqa: E402
+from gaitforecast.laws.forms import get_form  # noqa: E402
+from gaitforecast.laws.synthetic import synthetic_runs, theta_from_params  # noqa: E402
+
+CSV = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "chinchilla_epoch.csv"
+TRUTH = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
+COST = CostModel.per_param_sample(6.0)
+SEED_RUNS = 8  # the seed design: a Chinchilla law has 5 parameters and needs 7 configurations
+TABLES = ("synthetic", "grid", "chinchilla")
+
+
+def true_minimum(budget: float) -> float:
+    """The true law's loss at its compute-optimal split of ``budget`` (fine grid over N)."""
+    n = np.geomspace(1e6, 1e13, 200001)
+    d = budget / (6.0 * n)
+    t = TRUTH
+    return float(np.min(t["E"] + t["A"] / n ** t["alpha"] + t["B"] / d ** t["beta"]))
+
+
+def synthetic_table(seed: int, noise: float = 0.01) -> pd.DataFrame:
+    n, d = np.meshgrid(np.geomspace(1e7, 1e9, 6), np.geomspace(1e8, 1e10, 6), indexing="ij")
+    n, d = n.ravel(), d.ravel()
+    form = get_form("chinchilla")
+    pred, _ = form.log_predict(theta_from_params("chinchilla", TRUTH), {"params": np.log(n), "samples": np.log(d)})
+    loss = np.exp(pred + np.random.default_rng(seed).normal(0.0, noise, len(n)))
+    return pd.DataFrame({"id": [f"g{i}" for i in range(len(n))], "arch": "synthetic", "params": n, "samples": d,
+                         "flops": 6.0 * n * d, "loss": loss})
+
+
+def chinchilla_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
+    raw = pd.read_csv(CSV)
+    runs = pd.DataFrame({"id": [f"c{i}" for i in range(len(raw))], "arch": "chinchilla", "params": raw["Model Size"],
+                         "flops": raw["Training FLOP"], "loss": raw["loss"]})
+    runs["samples"] = runs["flops"] / (6.0 * runs["params"])
+    runs = runs.drop(runs["loss"].nlargest(5).index).reset_index(drop=True)
+    grid = runs[runs["flops"] <= 5.3e20].reset_index(drop=True)
+    return grid, runs[runs["flops"] > 5.3e20].reset_index(drop=True)
+
+
+def error_of(predicted: float, law, target: float, test: pd.DataFrame | None) -> float:
+    """The forecast's error: against the true law's minimum at the target (synthetic), or the median absolute
+    error over the held-out larger runs (chinchilla)."""
+    if test is None:
+        return abs(predicted - true_minimum(target))
+    values = law.predict(params=test["params"].to_numpy(), samples=test["samples"].to_numpy())
+    return float(np.median(np.abs(values - test["loss"].to_numpy())))
+
+
+def measure(runs: pd.DataFrame, target: float, resamples: int, seed: int, test: pd.DataFrame | None):
+    """(width, error) of the forecast ``runs`` give, or (None, None) when they cannot carry the law yet."""
+    try:
+        fc = forecast_ensemble(fit_for_design(runs, "loss", "chinchilla", resamples, seed), target, COST, seed=seed)
+    except GaitforecastError:
+        return None, None
+    return fc.width, error_of(fc.predicted, fc.law, target, test)
+
+
+def play(grid: pd.DataFrame, target: float, resamples: int, batch: int, seed: int, test: pd.DataFrame | None,
+         start_seed: int = 0) -> dict:
+    """The full grid's (width, error), then one adaptive draw on ``grid`` with half its compute as the budget
+    (then, if it has not matched, the rest): the trajectory (compute spent, width, error after every refit) and
+    the compute at the first match."""
+    total = float(grid["flops"].sum())
+    flops = grid["flops"].to_numpy()
+    cands = Candidates(grid["params"].to_numpy(), grid["samples"].to_numpy(), flops, tuple(grid["id"]))
+    full_width, full_error = measure(grid, target, resamples, seed, test)
+    pool = np.arange(len(grid))
+    if start_seed:  # other draws start from another cheap spread: picked from a random 80 % of the grid
+        rng = np.random.default_rng(start_seed)
+        pool = np.sort(rng.choice(len(grid), size=int(0.8 * len(grid)), replace=False))
+    used = np.zeros(len(grid), bool)
+    used[pool[spread_runs(cands.params[pool], cands.samples[pool], cands.flops[pool], SEED_RUNS)]] = True
+    steps, match = [], None
+    for budget in (0.5 * total, np.inf):  # half the grid's compute, then the rest
+        while match is None:
+            spent = float(flops[used].sum())
+            affordable = ~used & (flops <= budget - spent)
+            if affordable.any():
+                design = plan_next(grid[used], "loss", cands.subset(affordable), target, COST, budget - spent,
+                                   n=batch, law="chinchilla", n_resamples=resamples, seed=seed, horizon=None)
+                width = design.current_width
+                error = None if width is None else error_of(design.predicted, design.boot.law, target, test)
+            else:
+                width, error = measure(grid[used], target, resamples, seed, test)
+            steps.append({"spent": spent, "width": width, "error": error})
+            if width is not None and width <= full_width and error <= full_error + full_width / 4:
+                match = spent
+            if match is not None or not affordable.any():
+                break
+            used[np.flatnonzero(affordable)[[s.index for s in design.suggestions]]] = True
+    if match is None and used.all():  # the whole grid is the full grid (a refit of it can differ by resampling)
+        match = total
+    return {"steps": steps, "match": match, "ratio": None if match is None else match / total,
+            "full": (full_width, full_error), "at_half": next((s for s in reversed(steps)
+                                                                if s["spent"] <= 0.5 * total), steps[-1])}
+
+
+def report(name: str, results: list[dict], seconds: float) -> None:
+    ratios = np.array([r["ratio"] if r["ratio"] is not None else np.inf for r in results])
+    fails = int(np.sum(ratios > 0.5))
+    print(f"\n{name}: {len(results)} draws in {seconds:.0f} s")
+    for i, r in enumerate(results):
+        w, e = r["full"]
+        half = r["at_half"]
+        shown = "-" if r["ratio"] is None else f"{r['ratio']:.3f}"
+        print(f"  draw {i:2d}: full grid width {w:.4g} error {e:.4g} | matched at {shown} of its compute | at half: "
+              f"width {half['width'] or float('nan'):.4g} error {half['error'] or float('nan'):.4g} "
+              f"({len(r['steps'])} refits)")
+    finite = ratios[np.isfinite(ratios)]
+    print(f"  compute ratio adaptive / full grid: median {np.median(ratios):.3f}, max "
+          f"{(np.max(ratios) if np.isfinite(ratios).all() else float('inf')):.3f}"
+          + (f" (matched draws: median {np.median(finite):.3f})" if len(finite) else ""))
+    print(f"  failures (more than half the grid's compute, or never): {fails} of {len(results)} "
+          f"({fails / len(results):.0%})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--draws", type=int, default=10)
+    parser.add_argument("--resamples", type=int, default=300)
+    parser.add_argument("--batch", type=int, default=2, help="runs suggested per refit (parallel workers)")
+    parser.add_argument("--only", choices=TABLES, default=None)
+    args = parser.parse_args()
+    print(f"bench_design: {args.draws} draws per table, {args.resamples} resamples, {args.batch} run(s) per refit, "
+          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}", flush=True)
+    for name in TABLES:
+        if args.only not in (None, name):
+            continue
+        start, results = time.perf_counter(), []
+        for draw in range(args.draws):
+            if name == "synthetic":
+                grid, test, target, title = (synthetic_runs("chinchilla", TRUTH, n_configs=60, noise=0.01, seed=draw,
+                                                            params_range=(1e7, 1e9), samples_range=(1e8, 1e10)),
+                                             None, 1e21, "synthetic-truth tables (laws.synthetic: 60 configurations "
+                                             "log-uniform in N 1e7-1e9 x D 1e8-1e10, 1 % noise), target 1e21 FLOPs")
+            elif name == "grid":
+                grid, test, target, title = (synthetic_table(seed=100 + draw), None, 1e21,
+                                             "synthetic truth on a 6 x 6 grid (N 1e7-1e9 x D 1e8-1e10, 1 % noise), "
+                                             "target 1e21 FLOPs")
+            else:
+                grid, test = chinchilla_tables()
+                target = float(test["flops"].max())
+                title = (f"Chinchilla table: {len(grid)} runs <= 5.3e20 FLOPs, the {len(test)} larger ones are the "
+                         f"truth, target {target:.3g} FLOPs")
+            results.append(play(grid, target, args.resamples, args.batch, draw, test,
+                                start_seed=draw if name == "chinchilla" else 0))
+            print(f"  {name} draw {draw}: ratio {results[-1]['ratio']}", file=sys.stderr, flush=True)
+        report(title, results, time.perf_counter() - start)
+
+
+if __name__ == "__main__":
+    main()
