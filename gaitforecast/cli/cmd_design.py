@@ -95,7 +95,7 @@ def suggest_cmd(
 ) -> None:
     """Which runs to train next: rank candidate runs by expected narrowing of the forecast at a target budget per
     FLOP, within a compute budget."""
-    from gaitforecast import forecast, laws
+    from gaitforecast import forecast
     from gaitforecast.laws.design import OBJECTIVES, plan_next
 
     if budget is None:
@@ -106,7 +106,7 @@ def suggest_cmd(
     request = forecast.Request(metric=metric, arch=arch, kind=kind)
     runs, arch_name, notes = forecast.select_runs(forecast.read_runs(store), request)
     arch_name = arch_name or ""
-    cost = laws.cost_model_for(runs, arch_name or None)
+    cost = forecast.cost_model(runs, arch_name or None)
     cands, records, source, more = _candidates(runs, store, arch_name, spec, profile, cost)
     notes += more
     largest = max(float(runs["flops"].max()) if "flops" in runs.columns else 0.0, float(cands.flops.max()))

@@ -45,7 +45,7 @@ from gaitforecast.laws.allocate import CostModel, optimal_draws
 from gaitforecast.laws.bootstrap import BootstrapResult, bootstrap, resample_weights
 from gaitforecast.laws.candidates import Candidates, spread_runs
 from gaitforecast.laws.data import prepare
-from gaitforecast.laws.fit import FittedLaw, _param_of, fit_data, refine_batch
+from gaitforecast.laws.fit import FittedLaw, fit_data, refine_batch
 from gaitforecast.laws.forms import FORMS
 from gaitforecast.laws.threads import single_blas_thread
 
@@ -167,7 +167,7 @@ def design_ensemble(boot: BootstrapResult, seed: int = 0) -> tuple[np.ndarray, d
         return boot.thetas, {}, []
     form, data = law.form, law.data
     names = form.theta_names()
-    progress.step(f"spreading {', '.join(_param_of(form, names[i]) for i in ranges)} for the design")
+    progress.step(f"spreading {', '.join(form.param_of(names[i]) for i in ranges)} for the design")
     rng = np.random.default_rng(seed)
     start = np.array(boot.thetas, dtype=float)
     pinned = np.zeros(len(names), bool)
@@ -187,7 +187,7 @@ def design_ensemble(boot: BootstrapResult, seed: int = 0) -> tuple[np.ndarray, d
     rss_boot, _ = _inlier_rss(law, boot.thetas, weights)
     stat = n_in * np.log(np.maximum(rss_spread, 1e-300) / np.maximum(rss_boot, 1e-300))
     keep = np.isfinite(stat) & (stat < _CHI2_95[min(len(ranges), len(_CHI2_95)) - 1])
-    spread = {_param_of(form, names[i]): [float(lo), float(hi)] for i, (lo, hi) in ranges.items()}
+    spread = {form.param_of(names[i]): [float(lo), float(hi)] for i, (lo, hi) in ranges.items()}
     if keep.sum() < max(20, len(start) // 10):
         return boot.thetas, {}, [f"could not spread {', '.join(spread)} (only {int(keep.sum())} of {len(start)} "
                                  "draws fit the runs): the design treats them as known"]

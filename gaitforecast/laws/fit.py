@@ -426,7 +426,3 @@ def flat_exponents(form: LawForm, data: LawData, theta: np.ndarray, delta: float
                 found[i] = (f"{name}'s 95 % profile interval is wider than {PROFILE_WIDTH}: these runs do not "
                             "identify it")
     return found
-
-
-def _param_of(form: LawForm, theta_name: str) -> str:  # kept for callers written before LawForm.param_of
-    return form.param_of(theta_name)

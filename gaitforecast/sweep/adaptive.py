@@ -101,7 +101,7 @@ def run_adaptive(planned: list[PlannedRun], store: Any, budget: float, train: Ca
     ``train(runs)`` trains runs into ``store`` (the CLI passes :func:`run_sweep` with its options); ``batch`` runs
     are chosen per refit (the number of parallel workers is a good value). Returns how the call ended.
     """
-    from gaitforecast.laws import cost_model_for
+    from gaitforecast.forecast import cost_model
     from gaitforecast.laws.candidates import Candidates, spread_runs
     from gaitforecast.laws.design import design_fit, design_law, forecast_ensemble, plan_next
     from gaitforecast.laws.forms import FORMS
@@ -163,7 +163,7 @@ def run_adaptive(planned: list[PlannedRun], store: Any, budget: float, train: Ca
         untrained = np.array([r.id not in done | failed for r in grid])
         affordable = untrained & (all_cands.flops <= budget - spent)
         if len(finished) and cost is None:
-            cost = cost_model_for(finished, arch)
+            cost = cost_model(finished, arch)
         if not log:  # the seed design: cheap runs spread over the grid, enough configurations for the law
             law_name = design_law(None, metric, all_cands)
             configs = len({(r.params, r.samples) for r in grid})
