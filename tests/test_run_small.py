@@ -196,7 +196,11 @@ def test_killed_worker_and_ctrl_c_mark_runs_interrupted(tmp_path):
     # Ctrl-C: the driver stops the workers, marks the run in flight interrupted, keeps the rest, exits 130.
     proc = _start(spec, store)
     _wait_for(lambda: "running" in _statuses(store).values())
-    time.sleep(1.0)
+    # The worker is spawned after the run is marked running; it imports torch (~1-2 s) before the run's ~3 s of
+    # training, so a signal shortly after the worker appears lands while the run is in flight on a quiet machine
+    # too (a fixed 1 s after "running" once missed it: the run had finished).
+    _wait_for(lambda: children(proc.pid, b"spawn_main"))
+    time.sleep(0.3)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err[-3000:]
