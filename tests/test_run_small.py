@@ -147,8 +147,11 @@ def _statuses(store: Path) -> dict[str, str]:
 
 
 def _start(spec: Path, store: Path) -> subprocess.Popen:
+    # SIGINT back to its default in the driver: a pytest started in the background of a non-interactive shell
+    # inherits SIGINT ignored, and a Python started with SIGINT ignored never raises KeyboardInterrupt.
     return subprocess.Popen([*CLI, "run-small", "--spec", str(spec), "--store", str(store), "--workers", "1",
-                             "--json"], cwd=REPO, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "--json"], cwd=REPO, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 @pytest.mark.slow
