@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import typer
 from rich.console import Console
@@ -64,3 +66,17 @@ def emit_json(obj: Any) -> None:
     """Write exactly one JSON document to stdout."""
     sys.stdout.write(json.dumps(_jsonable(obj), indent=2, default=str) + "\n")
     sys.stdout.flush()
+
+
+@contextlib.contextmanager
+def stops_cleanly(stopped: str) -> Iterator[None]:
+    """A sweep's block: SIGTERM (`kill`) stops it as cleanly as Ctrl-C; either prints "stopped: <stopped>" and
+    exits 130 without a traceback."""
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    except KeyboardInterrupt:
+        console.print(labelled("stopped:", "yellow", stopped), highlight=False)
+        raise typer.Exit(130) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import time
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -13,7 +12,7 @@ import typer
 from rich.table import Table
 
 from gaitforecast.cli._common import (
-    JsonOption, StoreOption, app, console, emit_json, labelled, parse_amount, table_console,
+    JsonOption, StoreOption, app, console, emit_json, parse_amount, stops_cleanly, table_console,
 )
 from gaitforecast.cli.cmd_laws import ArchOption, KindOption, MetricOption, SeedOption, _progress, _warn
 from gaitforecast.errors import GaitforecastError
@@ -185,9 +184,9 @@ def run_adaptive_cmd(sweep: Any, runs: list, store: Path, adaptive: bool, budget
                    threads=execution.get("threads"))[0]  # one run per worker each step
     run_store = RunStore(store)
     started = time.perf_counter()
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` stops as cleanly as Ctrl-C
     logger = None
-    try:
+    with stops_cleanly(f"finished runs and every decision are kept in {store}; rerun the same command to "
+                       "resume the adaptive sweep"):
         with _one_bar_reporter()(console, quiet=quiet) as reporter:
             if mlflow is not None:
                 from gaitforecast.integrations.mlflow_io import MlflowLogger
@@ -199,13 +198,6 @@ def run_adaptive_cmd(sweep: Any, runs: list, store: Path, adaptive: bool, budget
 
             summary = run_adaptive(runs, run_store, cap, train, target_budget=target, metric=metric, batch=batch,
                                    spec_name=sweep.name, note=reporter.note)
-    except KeyboardInterrupt:
-        console.print(labelled(
-            "stopped:", "yellow", f"finished runs and every decision are kept in {store}; rerun the same command to "
-            "resume the adaptive sweep"), highlight=False)
-        raise typer.Exit(130) from None
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     doc = summary.to_dict()
     doc.update({"spec": sweep.name, "store": str(store), "wall_time_s": time.perf_counter() - started})
     if logger is not None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -10,7 +9,9 @@ from typing import Any, Optional
 import typer
 
 from gaitforecast import __version__
-from gaitforecast.cli._common import DEFAULT_STORE, JsonOption, StoreOption, app, console, emit_json, labelled
+from gaitforecast.cli._common import (
+    DEFAULT_STORE, JsonOption, StoreOption, app, console, emit_json, stops_cleanly,
+)
 from gaitforecast.cli.cmd_summary import print_summary
 from gaitforecast.errors import GaitforecastError
 
@@ -20,10 +21,6 @@ _MLFLOW = "MLflow"
 
 def _cache_dir(store: Path, cache_dir: Optional[Path]) -> Path:
     return Path(cache_dir) if cache_dir else Path(store).parent / "cache"
-
-
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
 
 
 def _headline(run_store: Any) -> dict[str, Any] | None:
@@ -100,8 +97,8 @@ def _execute(runs: list, spec_name: str, store: Path, workers: Optional[int], ba
     run_store = RunStore(store)
     started = time.perf_counter()
     logger = None
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)  # `kill` stops as cleanly as Ctrl-C
-    try:
+    with stops_cleanly(f"finished runs are kept in {store}; the runs in flight were marked interrupted. "
+                       "Rerun the same command to resume."):
         with RichReporter(console, quiet=quiet) as reporter:
             if mlflow is not None:
                 from gaitforecast.integrations.mlflow_io import MlflowLogger
@@ -110,13 +107,6 @@ def _execute(runs: list, spec_name: str, store: Path, workers: Optional[int], ba
             summary = run_sweep(runs, run_store, cache_dir=_cache_dir(store, cache_dir), workers=workers,
                                 backend=backend, reporter=reporter, device=device, threads=threads,
                                 backend_options=backend_options, on_done=logger)
-    except KeyboardInterrupt:
-        console.print(labelled(
-            "stopped:", "yellow", f"finished runs are kept in {store}; the runs in flight were marked interrupted. "
-            "Rerun the same command to resume."), highlight=False)
-        raise typer.Exit(130) from None
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     rows = []
     for r in runs:
         status = ("done" if r.id in summary.done else "failed" if r.id in summary.failed
