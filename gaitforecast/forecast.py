@@ -227,6 +227,11 @@ def forecast_config(fitted: Fitted, params: float, samples: float | None = None,
     return out
 
 
+def _loss_law(request: Request) -> str:
+    """The step-1 law of a two-step forecast: the requested form, chinchilla for ``default``/``auto``."""
+    return "chinchilla" if request.law in (DEFAULT_LAW, "auto") else request.law
+
+
 def forecast_via(runs: pd.DataFrame, request: Request, via: str, budget: float | None = None,
                  params: float | None = None, samples: float | None = None) -> dict[str, Any]:
     """Two-step forecast of an accuracy: a law for the loss ``via``, then the fitted sigmoid link to the accuracy
@@ -236,7 +241,7 @@ def forecast_via(runs: pd.DataFrame, request: Request, via: str, budget: float |
 
     chosen, arch, notes = select_runs(runs, request)
     metric = laws.choose_metric(chosen, request.metric)
-    name = "chinchilla" if request.law in (DEFAULT_LAW, "auto") else request.law
+    name = _loss_law(request)
     model = fit_two_step(chosen, metric, via, law=name, n_resamples=request.resamples, seed=request.seed)
     cost = cost_model(chosen, arch)
     boot = model.loss
@@ -318,7 +323,7 @@ def backtest_via(runs: pd.DataFrame, request: Request, via: str, fit_below: floa
 
     chosen, _, notes = select_runs(runs, request)
     metric = laws.choose_metric(chosen, request.metric)
-    name = "chinchilla" if request.law in (DEFAULT_LAW, "auto") else request.law
+    name = _loss_law(request)
     two = backtest_two_step(chosen, metric, via, law=name, fit_below=fit_below, n_resamples=request.resamples,
                             seed=request.seed)
     direct = laws.backtest(chosen, metric, law=name, fit_below=two.fit_below, n_resamples=request.resamples,

@@ -14,7 +14,7 @@ import hashlib
 import json
 import math
 import os
-from dataclasses import dataclass, field, fields as dataclass_fields
+from dataclasses import dataclass, field, fields as dataclass_fields, replace
 from typing import Any, Mapping
 
 import numpy as np
@@ -149,9 +149,7 @@ class RunRecord:
         unknown = sorted(set(measured) - set(self.MEASURED))
         if unknown:
             raise GaitforecastError(f"a run's measurements cannot set {', '.join(unknown)}; those are planned")
-        values = {k: v for k, v in self.__dict__.items()}
-        values.update(measured, metrics=dict(metrics), curve=list(curve), status="done", error=None)
-        return RunRecord(**values)
+        return replace(self, **measured, metrics=dict(metrics), curve=list(curve), status="done", error=None)
 
     def to_row(self, with_results: bool = True) -> dict[str, Any]:
         """The fields as the store writer takes them (``metrics`` and ``curve`` only ``with_results``)."""
