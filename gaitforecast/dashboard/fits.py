@@ -65,10 +65,9 @@ def runs_for(path: str, sig: tuple, arch: str | None) -> pd.DataFrame:
 
 
 def architectures(runs: pd.DataFrame) -> list[str]:
-    """Architectures among the runs, most runs first."""
-    if "arch" not in runs.columns:
-        return []
-    return [str(a) for a in runs["arch"].dropna().astype(str).value_counts().index]
+    """Architectures among the runs, most runs first, ties by name: the forecast use case's order, so the
+    sidebar opens on the architecture the CLI fits."""
+    return forecast.architectures(runs)
 
 
 def candidate_laws(runs: pd.DataFrame, metric: str) -> list[str]:
