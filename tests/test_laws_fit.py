@@ -242,14 +242,39 @@ def test_engine_runs_with_one_blas_thread(monkeypatch):
     assert seen and all(s == {1} for s in seen)  # the bootstrap and the calibration rollouts
 
 
-def test_engine_reports_its_steps_to_a_progress_hook():
+def test_engine_reports_stages_counts_and_an_eta_to_a_progress_hook():
     from gaitforecast.laws import progress
 
-    seen: list[str] = []
-    with progress.reporting(seen.append):
-        boot = bootstrap(fit_law(chinchilla_runs(), "loss", "chinchilla"), n_resamples=20, seed=0)
+    seen: list[progress.Progress] = []
+    with progress.reporting(seen.append, every=0.0):  # every count, unthrottled
+        boot = bootstrap(fit_law(chinchilla_runs(), "loss", "chinchilla"), n_resamples=40, seed=0)
         boot.predict(params=[1e11], samples=[1e12])  # beyond the runs: the calibration rollouts run now
-    assert seen[0] == "fitting chinchilla to 240 runs"
-    assert "bootstrapping chinchilla: 20 resamples of 240 runs" in seen
-    assert any(m.startswith("calibrating chinchilla for extrapolation: rollout 6 of 6") for m in seen)
+    assert seen[0].describe() == "fitting chinchilla to 240 runs"
+    boots = [p for p in seen if p.stages[0].message == "bootstrapping chinchilla on 240 runs"]
+    counts = [p.current.done for p in boots]
+    assert counts[0] == 0 and counts[-1] == 40 and counts == sorted(counts)  # resamples refitted, up to all
+    assert boots[-1].describe() == "bootstrapping chinchilla on 240 runs: 40 of 40 resamples"
+    midway = [p for p in boots if 0 < p.current.done < 40]
+    assert midway and all(p.eta_s is not None and p.fraction == p.current.done / 40 for p in midway)
+    assert midway[0].describe().endswith(" s left")
+    # the rollouts are one counted stage; each rollout's bootstrap reports beneath it and moves the whole
+    nested = [p for p in seen if len(p.stages) == 2 and p.current.total]
+    assert {p.stages[0].message for p in nested} == {"calibrating chinchilla for extrapolation"}
+    for p in nested:
+        outer, inner = p.stages
+        assert p.fraction == pytest.approx((outer.done + inner.done / inner.total) / 6)
+    assert seen[-1].describe() == "calibrating chinchilla for extrapolation: 6 of 6 rollouts"
+    assert seen[-1].fraction == 1.0 and seen[-1].eta_s == 0.0
+
+
+def test_progress_counts_are_throttled_but_stages_and_totals_always_arrive():
+    from gaitforecast.laws import progress
+
+    seen: list[progress.Progress] = []
+    with progress.reporting(seen.append, every=3600.0):
+        bootstrap(fit_law(chinchilla_runs(), "loss", "chinchilla"), n_resamples=40, seed=0)
+    assert [(p.current.message, p.current.done) for p in seen] == [
+        ("fitting chinchilla to 240 runs", 0), ("bootstrapping chinchilla on 240 runs", 0),
+        ("bootstrapping chinchilla on 240 runs", 40)]
     progress.step("nobody listens")  # without a hook a step is a no-op
+    assert list(progress.over([1, 2], "nobody", unit="items")) == [1, 2]

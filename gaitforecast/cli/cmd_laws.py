@@ -42,13 +42,17 @@ DropOption = typer.Option(
 
 @contextlib.contextmanager
 def _progress(what: str) -> Iterator[None]:
-    """A status line on stderr (terminals only) that follows the engine's steps, with the time so far."""
+    """A status line on stderr (terminals only) that follows the engine: its stages, counts (resamples refitted
+    of the total), an ETA, and the time so far."""
     if not console.is_terminal:
         yield
         return
     start = time.monotonic()
     with console.status(what) as status:
-        with laws.progress.reporting(lambda msg: status.update(f"{msg} ({time.monotonic() - start:.0f} s)")):
+        def show(now: laws.progress.Progress) -> None:
+            status.update(f"{now.describe()} ({time.monotonic() - start:.0f} s)")
+
+        with laws.progress.reporting(show):
             yield
 
 

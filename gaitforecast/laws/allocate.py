@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from gaitforecast.errors import GaitforecastError
+from gaitforecast.laws import progress
 from gaitforecast.laws.threads import single_blas_thread
 from gaitforecast.laws.bootstrap import BootstrapResult, _point_residuals, extrapolation_of
 from gaitforecast.laws.fit import FittedLaw
@@ -292,5 +293,7 @@ def frontier(fit: FittedLaw | BootstrapResult, cost: CostModel | None = None, bu
     if budgets is None:
         lf = _log_flops(law)
         budgets = np.geomspace(np.exp(lf.min()), np.exp(lf.max()) * 100, n_points)
-    rows = [allocate(fit, float(c), cost).to_dict() for c in np.atleast_1d(budgets)]
+    budgets = np.atleast_1d(budgets)
+    rows = [allocate(fit, float(c), cost).to_dict()
+            for c in progress.over(budgets, "allocating along the frontier", unit="budgets")]
     return pd.DataFrame(rows).drop(columns=["notes"])

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from gaitforecast.errors import GaitforecastError
+from gaitforecast.laws import progress
 from gaitforecast.laws.threads import single_blas_thread
 from gaitforecast.laws.allocate import CostModel, cost_model_for, optimal_draws
 from gaitforecast.laws.bootstrap import bootstrap
@@ -133,7 +134,8 @@ def rank_forms(runs: pd.DataFrame | LawData, metric: str | None = None, laws: li
     """
     data = runs if isinstance(runs, LawData) else prepare(runs, metric, ("flops",))
     rows = []
-    for law in laws or candidate_laws(data):
+    names = laws or candidate_laws(data)
+    for law in progress.over(names, f"ranking {len(names)} laws by their rollout", unit="laws"):
         try:
             bt = backtest(data, law=law, fit_below=fit_below, n_resamples=n_resamples, seed=seed)
             rows.append({"law": law, "median_rel_error": bt.median_rel_error, "mean_rel_error": bt.mean_rel_error,
@@ -189,7 +191,7 @@ def compare(runs: pd.DataFrame, metric: str | None = None, law: str = "chinchill
     form = get_form(law)
     archs = list(runs["arch"].value_counts().index[:2].astype(str))
     results = {}
-    for arch in archs:
+    for arch in progress.over(archs, "fitting each architecture", unit="architectures"):
         part = runs[runs["arch"].astype(str) == arch]
         data = prepare(part, metric, ("flops",) + form.inputs)
         boot = bootstrap(fit_data(form, data), n_resamples=n_resamples, seed=seed)

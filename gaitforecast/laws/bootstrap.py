@@ -128,20 +128,23 @@ def bootstrap(law: FittedLaw, n_resamples: int = 1000, seed: int = 0, level: flo
     if n_resamples < 20:
         raise GaitforecastError(f"need at least 20 bootstrap resamples for an interval, got {n_resamples}")
     form, data = law.form, law.data
-    progress.step(f"bootstrapping {form.name}: {n_resamples} resamples of {data.n} runs")
+    progress.step(f"bootstrapping {form.name} on {data.n} runs", total=n_resamples, unit="resamples")
     logx = {k: data.logx[k] for k in form.inputs}
     logy = data.logy
     bounds = law.bounds()  # parameters the runs do not identify stay held where the point fit holds them
     weights = resample_weights(data.groups, n_resamples, seed)
     thetas, _, grel = refine_batch(form, np.tile(law.theta, (n_resamples, 1)), logx, logy, law.huber_delta,
-                                   weights, bounds=bounds)
+                                   weights, bounds=bounds, on_converged=progress.advance)
     good = grel <= GRAD_TOL * 10
-    for i in np.flatnonzero(~good):
+    hard = np.flatnonzero(~good)
+    progress.advance(n_resamples - len(hard))
+    for k, i in enumerate(hard):
         # a hard resample: polish where the batch stopped and, failing that, from the point fit; keep the better
         tries = [polish(form, start, logx, logy, law.huber_delta, weights[i], bounds=bounds)
                  for start in (thetas[i], law.theta)]
         theta, _, g = min(tries, key=lambda t: t[1])
         thetas[i], good[i] = theta, g <= 1e-4
+        progress.advance(n_resamples - len(hard) + k + 1)
     if good.sum() < max(20, n_resamples // 2):
         raise GaitforecastError(
             f"only {good.sum()} of {n_resamples} bootstrap refits converged; the law is poorly identified by "

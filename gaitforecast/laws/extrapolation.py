@@ -70,8 +70,8 @@ def calibrate(form, data: LawData, delta: float, seed: int = 0, *, fit_data: Cal
     scale = _scale(data, inputs)
     lo, hi = float(scale.min()), float(scale.max())
     scores, rollouts = [], 0
-    for k, share in enumerate(CUTOFF_SHARES):
-        progress.step(f"calibrating {form.name} for extrapolation: rollout {k + 1} of {len(CUTOFF_SHARES)}")
+    for k, share in progress.over(enumerate(CUTOFF_SHARES), f"calibrating {form.name} for extrapolation",
+                                  unit="rollouts", total=len(CUTOFF_SHARES)):
         below = scale <= lo + share * (hi - lo) + 1e-12
         if below.all() or len(np.unique(data.groups[below])) < form.min_runs + 1:
             continue

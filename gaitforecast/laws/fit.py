@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field, replace
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -53,9 +54,11 @@ def _projected(grel: np.ndarray, grad: np.ndarray, theta: np.ndarray, lo, hi) ->
 
 def refine_batch(form: LawForm, thetas: np.ndarray, logx: dict, logy: np.ndarray, delta: float,
                  weights: np.ndarray | float = 1.0, bounds: list | None = None, max_iter: int = 300,
+                 on_converged: Callable[[int], None] | None = None,
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Minimise many problems at once (starts or bootstrap resamples): damped Gauss-Newton on the Huber IRLS
-    majoriser, vectorised over the batch. Returns (thetas [R, p], objective [R], relative gradient max [R])."""
+    majoriser, vectorised over the batch. Returns (thetas [R, p], objective [R], relative gradient max [R]).
+    ``on_converged(n)`` hears after each sweep how many problems have converged (for progress)."""
     theta = np.array(thetas, dtype=float)
     lo, hi = (np.array(b, dtype=float) for b in zip(*bounds)) if bounds else (-np.inf, np.inf)
     n_batch, p = theta.shape
@@ -88,7 +91,10 @@ def refine_batch(form: LawForm, thetas: np.ndarray, logx: dict, logy: np.ndarray
         lam[ok] = np.maximum(lam[ok] / 3.0, 1e-9)
         lam[idx[~better]] *= 4.0
         stalled = lam > 1e8  # no descent even with tiny steps: leave it to the polish
-        active = (grel.max(axis=1) > GRAD_TOL) & ~stalled
+        unconverged = grel.max(axis=1) > GRAD_TOL
+        active = unconverged & ~stalled
+        if on_converged is not None:
+            on_converged(n_batch - int(unconverged.sum()))
     return theta, f, grel.max(axis=1)
 
 

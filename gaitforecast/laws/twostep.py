@@ -20,6 +20,7 @@ import pandas as pd
 from scipy.optimize import least_squares
 
 from gaitforecast.errors import GaitforecastError
+from gaitforecast.laws import progress
 from gaitforecast.laws.bootstrap import BootstrapResult, bootstrap, resample_weights
 from gaitforecast.laws.data import metric_kind, prepare
 from gaitforecast.laws.fit import LawFitter
@@ -117,7 +118,11 @@ def fit_two_step(runs: pd.DataFrame, metric: str, via: str, law: str = "chinchil
     loss = data.to_metric_units(data.y)
     point = fit_link(loss, acc)
     weights = resample_weights(data.groups, n_resamples, seed)  # the step-1 bootstrap's own resamples
-    draws = np.array([fit_link(loss, acc, w, start=point) for w in weights])
+    progress.step(f"fitting the link from {via} to {metric}", total=n_resamples, unit="resamples")
+    draws = np.empty((n_resamples, 3))
+    for i, w in enumerate(weights):
+        draws[i] = fit_link(loss, acc, w, start=point)
+        progress.advance(i + 1)
     chain = link(fitted.predict(**{k: np.exp(data.logx[k]) for k in fitted.form.inputs}), point)
     return TwoStep(metric=metric, via=via, loss=boot, link_point=point, link_draws=draws, residuals=acc - chain)
 
