@@ -88,7 +88,7 @@ def chromium() -> str:
 
 @pytest.mark.browser
 def test_forecast_in_real_browser(chromium, served, tmp_path):
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     shot = tmp_path / "forecast.png"
     artifacts = os.environ.get("GAITFORECAST_ARTIFACTS")
@@ -97,6 +97,10 @@ def test_forecast_in_real_browser(chromium, served, tmp_path):
         page = browser.new_page(viewport={"width": 1400, "height": 1300})
         try:
             page.goto(f"{served}/forecast", wait_until="domcontentloaded")
+            # a fresh server fits on the first visit: the live bar follows the bootstrap's resamples
+            bar = page.locator('[data-testid="stProgress"]')
+            counted = re.compile(r"bootstrapping [\w-]+ on 240 runs: [\d,]+ of 1,000 resamples")
+            expect(bar.first).to_contain_text(counted, timeout=60_000)
             page.get_by_role("heading", name="Forecast").wait_for(timeout=30_000)
             budget = page.get_by_label("Compute budget (FLOPs)", exact=True)
             budget.wait_for(timeout=30_000)
@@ -105,6 +109,7 @@ def test_forecast_in_real_browser(chromium, served, tmp_path):
             # The table echoes the budget once the rerun with the new value has rendered.
             page.locator("table").get_by_text("5.88e+23").wait_for(timeout=30_000)
             page.locator(".vega-embed").first.wait_for(timeout=30_000)
+            expect(bar).to_have_count(0, timeout=60_000)  # cleared once the page is done
             labels = page.locator('[data-testid="stMetricLabel"]').all_inner_texts()
             values = page.locator('[data-testid="stMetricValue"]').all_inner_texts()
             shown = dict(zip((x.strip() for x in labels), (v.strip() for v in values)))

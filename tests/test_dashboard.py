@@ -328,6 +328,48 @@ def test_fit_cached_by_store_content_and_lock_not_held(tmp_path, monkeypatch):
     assert calls == [ds.CHINCHILLA_RUNS, ds.CHINCHILLA_RUNS - 1]  # the store changed: refitted once
 
 
+# ---------------------------------------------------------------- live progress while the engine runs
+def test_live_progress_reports_resamples_and_an_eta_on_a_cache_miss_then_clears(tmp_path, monkeypatch):
+    from gaitforecast.dashboard import live
+
+    received, drawn = [], []
+    real_receive, real_draw = live.LiveProgress.receive, live.draw
+    monkeypatch.setattr(live.LiveProgress, "receive", lambda self, now: (received.append(now), real_receive(self, now)))
+    monkeypatch.setattr(live, "draw", lambda slot, now: (drawn.append(now), real_draw(slot, now)))
+    monkeypatch.setattr(live, "EVERY_S", 0.0)  # every count, so what arrives does not depend on the machine's pace
+    store_path = tmp_path / "store.duckdb"  # a store no test has fitted: the fit is a cache miss
+    ds.chinchilla_store(store_path)
+    at = page(store_path, "scaling", monkeypatch, n_boot=100)
+    boots = [p for p in received if p.stages[0].message == "bootstrapping chinchilla on 240 runs"]
+    counts = [p.current.done for p in boots]
+    assert counts[0] == 0 and counts[-1] == boots[-1].current.total == 100 and counts == sorted(counts)
+    midway = [p for p in boots if 0 < p.current.done < 100]
+    assert midway and all(p.eta_s is not None and p.describe().endswith(" s left") for p in midway)
+    assert drawn and drawn[-1] is received[-1]  # the display thread drew onto the page, the last report included
+    assert not at.get("progress")  # and cleared the bar when the page was done
+
+    received.clear(), drawn.clear()
+    at.run()  # a cache hit runs no engine code: nothing to report, nothing drawn
+    assert received == [] and drawn == [] and not at.get("progress")
+
+
+def test_live_progress_bar_shows_the_stage_count_and_eta():
+    def app():
+        import streamlit as st
+
+        from gaitforecast.dashboard import live
+        from gaitforecast.laws.progress import Progress, Stage
+
+        stages = (Stage("calibrating chinchilla for extrapolation", 2, 6, "rollouts", 8.0),
+                  Stage("bootstrapping chinchilla on 101 runs", 50, 100, "resamples", 1.0))
+        live.draw(st.empty(), Progress(stages))
+
+    bar = AppTest.from_function(app).run().get("progress")[0]
+    assert bar.value == 41  # (2 + 50/100) of 6 rollouts
+    assert bar.text == ("calibrating chinchilla for extrapolation: 2 of 6 rollouts > bootstrapping chinchilla on "
+                        "101 runs: 50 of 100 resamples, about 11 s left")  # 8 s for 2.5 of 6: 11.2 s to go
+
+
 # ---------------------------------------------------------------- `gaitforecast dashboard`
 def _cli(*args: str, **kwargs) -> subprocess.Popen:
     code = "import sys; from gaitforecast.cli import main; sys.argv[0] = 'gaitforecast'; main()"

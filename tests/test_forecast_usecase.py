@@ -68,3 +68,44 @@ def test_read_runs_names_what_to_run(tmp_path):
         w.upsert_run({"config": {"x": 1}, "status": "failed", "params": 1e6, "samples": 1e8})
     with pytest.raises(GaitforecastError, match="has no finished runs; run `gaitforecast run-small`"):
         forecast.read_runs(store)
+
+
+def test_cli_predict_via_and_the_forecast_pages_two_step_show_the_same_numbers(own, monkeypatch):
+    res = gaitforecast("predict", "--budget", "1e15", "--via", "loss", "--resamples", "100", "--store", str(own),
+                       "--json", cwd=own.parent)
+    assert res.returncode == 0, res.stderr
+    cli = json.loads(res.stdout)
+    assert (cli["via"], cli["via_law"], cli["arch"]) == ("loss", "chinchilla", "gaitpt")  # the defaults of both faces
+    at = page(own, "forecast", monkeypatch, budget="1e15", via="loss", n_boot=100)
+    assert at.selectbox(key="via").options == ["none", "loss"]  # the one loss of this store; accuracies are not offered
+    answer, step1, step2 = (t.value for t in at.table[1:4])  # the direct law's answer is table 0
+    for row, key in (("parameters N_opt", "params_opt"), ("samples D_opt", "samples_opt")):
+        assert answer.loc[row, "value"] == f"{cli[key]:.4g}"
+        assert answer.loc[row, "95% low"] == f"{cli[key + '_ci'][0]:.4g}"
+        assert answer.loc[row, "95% high"] == f"{cli[key + '_ci'][1]:.4g}"
+    assert answer.loc["loss predicted (step 1)", "value"] == f"{cli['via_predicted']:.4g}"
+    for row, key in (("(confidence interval)", "predicted_ci"), ("(prediction interval, one run)", "predicted_pi")):
+        shown = answer.loc[f"{ds.METRIC} {row}"]
+        assert list(shown) == [f"{cli['predicted']:.4g}", f"{cli[key][0]:.4g}", f"{cli[key][1]:.4g}"]
+    assert {k: step1.loc[k, "value"] for k in step1.index} == {k: f"{v:.4g}" for k, v in cli["via_params"].items()}
+    for name in "ckm":
+        assert list(step2.loc[name]) == [f"{cli['link'][name]:.4g}", f"{cli['link_ci'][name][0]:.4g}",
+                                         f"{cli['link_ci'][name][1]:.4g}"]
+    assert metrics(at)[f"Predicted {ds.METRIC} (two-step)"] == f"{cli['predicted']:.4g}"
+
+
+def test_backtest_page_ranks_the_two_step_form_with_the_use_cases_numbers(own, monkeypatch):
+    at = page(own, "backtest", monkeypatch, n_boot=100, via_backtest="loss", rank_laws=True)
+    cutoff = float(at.select_slider(key="cutoff").value)
+    runs = forecast.read_runs(own)
+    # what `backtest --via loss --fit-below CUTOFF --resamples 100 --json` prints
+    use_case = forecast.backtest_via(runs, forecast.Request(resamples=100), "loss", fit_below=cutoff)
+    frames = {tuple(d.value.columns)[0]: d.value for d in at.dataframe}  # the tables by their first column
+    both = frames["forecast"].set_index("forecast")
+    two, direct = both.loc["two-step via loss (chinchilla + link)"], both.loc["direct chinchilla law"]
+    assert two["median |error|"] == pytest.approx(use_case["median_abs_error"], rel=1e-12)
+    assert two["inside 95% PI"] == pytest.approx(use_case["coverage"], rel=1e-12)
+    assert direct["median |error|"] == pytest.approx(use_case["direct"]["median_abs_error"], rel=1e-12)
+    ranking = frames["law"]
+    assert "two-step via loss (chinchilla + link)" in list(ranking["law"])
+    assert list(ranking["median_rel_error"]) == sorted(ranking["median_rel_error"])  # ordered with the laws

@@ -27,7 +27,7 @@ from gaitforecast.laws import (
     FORM_NAMES, BootstrapResult, CostModel, IsoFlopResult, compare,
     curve, diagnose, get_form, isoflop, prepare, rank_forms,
 )
-from gaitforecast.laws.data import to_target  # noqa: F401  (the Forecast page converts with it)
+from gaitforecast.laws.data import metric_kind, to_target  # noqa: F401  (the Forecast page converts with to_target)
 from gaitforecast.laws import backtest as rollout_backtest
 from gaitforecast.laws import frontier as allocation_frontier
 from gaitforecast.laws.isoflop import iso_groups
@@ -192,6 +192,49 @@ def comparison(path: str, sig: tuple, metric: str, law: str, n_boot: int) -> Out
     """The two most-run architectures compared at matched compute (a laws Comparison)."""
     runs = runs_for(path, sig, None)
     return _guard(compare, runs, metric, law=law, n_resamples=n_boot, seed=SEED, cost_for=forecast.cost_model)
+
+
+def via_options(runs: pd.DataFrame, metric: str, metrics: list[str]) -> list[str]:
+    """Losses a two-step forecast of ``metric`` can go through (as `predict --via`): none unless ``metric`` is an
+    accuracy; then every other metric of the runs whose kind is loss."""
+    if kind_of(runs, metric) != "accuracy":
+        return []
+    out = []
+    for name in metrics:
+        if name == metric or name not in runs.columns or not runs[name].notna().any():
+            continue
+        try:
+            if metric_kind(runs, name) == "loss":
+                out.append(name)
+        except GaitforecastError:  # a metric of unknown kind is no loss to go through
+            continue
+    return out
+
+
+def via_law(path: str, sig: tuple, metric: str, law: str, n_boot: int, arch: str | None) -> str:
+    """The law to ask the two-step use case for: ``default`` while the sidebar shows the default's choice (so step 1
+    is the CLI's default law for a loss), else the sidebar's law, unless it fits accuracies only."""
+    if law == default_law(path, sig, metric, n_boot, arch) or get_form(law).accuracy_only:
+        return forecast.DEFAULT_LAW
+    return law
+
+
+@st.cache_data(max_entries=32, show_spinner="Fitting the loss law and the link ...")
+def via_forecast(path: str, sig: tuple, metric: str, law: str, n_boot: int, arch: str | None, via: str,
+                 budget: float) -> Outcome:
+    """The two-step forecast at ``budget`` FLOPs through the loss ``via`` (the dict `predict --via --json` prints)."""
+    runs = store_data._cached_read(path, sig).done
+    request = forecast.Request(metric=metric, arch=arch, law=law, resamples=n_boot)
+    return _guard(forecast.forecast_via, runs, request, via, budget=budget)
+
+
+@st.cache_data(max_entries=16, show_spinner="Backtesting the two-step forecast ...")
+def via_backtest(path: str, sig: tuple, metric: str, law: str, n_boot: int, arch: str | None, via: str,
+                 fit_below: float | None) -> Outcome:
+    """The two-step forecast's rollout beside the direct law's at one cutoff (`backtest --via --json`'s dict)."""
+    runs = store_data._cached_read(path, sig).done
+    request = forecast.Request(metric=metric, arch=arch, law=law, resamples=n_boot)
+    return _guard(forecast.backtest_via, runs, request, via, fit_below=fit_below)
 
 
 def diagnostics(boot: BootstrapResult) -> dict:

@@ -16,7 +16,7 @@ try:
 except ImportError:  # run from a source checkout that is not pip-installed: use the checkout's package
     sys.path.insert(0, str(HERE.parents[1]))
 
-from gaitforecast.dashboard import data, ui  # noqa: E402
+from gaitforecast.dashboard import data, live, ui  # noqa: E402
 
 PAGES = [
     st.Page(str(HERE / "views" / "runs.py"), title="Runs", icon=":material/table:", default=True),
@@ -69,5 +69,6 @@ def _sidebar() -> None:
 
 
 st.set_page_config(page_title="gaitforecast", page_icon=":material/directions_walk:", layout="wide")
-_sidebar()
-st.navigation(PAGES).run()
+with live.shown():  # the engine's progress (stages, resamples refitted, ETA) at the top while anything fits
+    _sidebar()
+    st.navigation(PAGES).run()

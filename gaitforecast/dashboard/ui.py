@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import pandas as pd
 import streamlit as st
 
 from gaitforecast.dashboard import data
@@ -134,6 +135,17 @@ def fmt(x: float | int | None, digits: int = 3) -> str:
 def fmt_interval(lo: float | None, hi: float | None) -> str:
     """'[lo, hi]' in :func:`fmt` form."""
     return f"[{fmt(lo)}, {fmt(hi)}]"
+
+
+def summary_table(rows: list[tuple[str, float, list[float] | None]]) -> pd.DataFrame:
+    """The pages' answer tables: one row per (quantity, value, 95 % interval or None), 4 significant digits (as
+    the CLI's tables), indexed by quantity."""
+    return pd.DataFrame({
+        "quantity": [r[0] for r in rows],
+        "value": [f"{r[1]:.4g}" for r in rows],
+        "95% low": [f"{r[2][0]:.4g}" if r[2] else "" for r in rows],
+        "95% high": [f"{r[2][1]:.4g}" if r[2] else "" for r in rows],
+    }).set_index("quantity")
 
 
 def not_applicable(reason: str) -> None:

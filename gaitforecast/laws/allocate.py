@@ -108,7 +108,7 @@ def _family_cost(own: pd.DataFrame, family_table: FamilyTable) -> CostModel | No
     # accepts only some widths (head divisibility, even head size), so keep those its table accepts.
     candidates = sorted({int(round(w / 8.0)) * 8 or 8 for w in np.geomspace(lo, hi, 24)} | set(widths))
     tables = []
-    for width in candidates:
+    for width in progress.over(candidates, f"pricing {arch} widths (FLOPs per sample)", unit="widths"):
         try:
             tables.append(family_table(arch, frames=frames, widths=[width]))
         except (ValueError, KeyError):  # a width the family does not accept, or an arch it does not know

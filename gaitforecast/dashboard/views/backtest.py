@@ -1,11 +1,12 @@
-"""Backtest: fit on the runs below a compute cutoff, predict the larger ones; predicted vs actual with intervals."""
+"""Backtest: fit on the runs below a compute cutoff, predict the larger ones; predicted vs actual with intervals.
+The candidate laws ranked by held-out error, for an accuracy with the two-step form through a loss beside them."""
 
 from __future__ import annotations
 
 import numpy as np
 import streamlit as st
 
-from gaitforecast.dashboard import charts, fits, ui
+from gaitforecast.dashboard import charts, fits, ui, viaview
 from gaitforecast.laws import default_cutoff
 
 st.title("Backtest")
@@ -48,10 +49,16 @@ st.dataframe(bt.rows, hide_index=True, width="stretch", key="backtest_rows",
                             "rel_error": st.column_config.NumberColumn("rel. error", format="percent")})
 
 st.subheader("Which law extrapolates best?")
+losses = fits.via_options(runs, ctx.metric, snap.metrics)
+via = (st.selectbox("Two-step form via", ["none", *losses], key="via_backtest",
+                    help=f"Also backtest {ctx.metric} forecast in two steps: a law for this loss, then a sigmoid link "
+                         "to the accuracy (as `gaitforecast backtest --via`).")
+       if losses else "none")
+two = viaview.two_step_backtest(ctx, via, cutoff) if via != "none" else None
 if st.toggle("Backtest every candidate law at this cutoff", key="rank_laws"):
     ranked = fits.ranked_laws(ctx.path, ctx.sig, ctx.metric, ctx.arch, cutoff)
     if ranked.ok:
-        table = ranked.value
+        table = ranked.value if two is None else viaview.with_two_step(ranked.value, two)
         st.dataframe(table, hide_index=True, width="stretch", key="ranked_laws")
         ok = table[table["error"].isna()]
         if len(ok):

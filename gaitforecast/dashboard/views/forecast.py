@@ -1,5 +1,6 @@
 """Forecast: enter a compute budget, get the recommended model size and samples and the predicted metric with
-intervals; download the answer as JSON or CSV. Also predicts one given configuration."""
+intervals; download the answer as JSON or CSV. Also predicts one given configuration, and for an accuracy the
+two-step forecast through a loss (`predict --via`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import streamlit as st
 
 from gaitforecast.units import parse_amount
 from gaitforecast.dashboard import charts, fits, ui
+from gaitforecast.dashboard import viaview
 from gaitforecast.errors import GaitforecastError
 
 st.title("Forecast")
@@ -23,8 +25,14 @@ default_budget = f"{fits.default_budget(runs):.0e}".replace("e+", "e")
 
 st.caption(f"Law `{law.law}` fitted to {law.n_runs} runs" + (f" ({ctx.arch})" if ctx.arch else "")
            + f"; the largest used {ui.fmt(largest)} FLOPs. Intervals: 95% from {boot.n_resamples} bootstrap resamples.")
-text = st.text_input("Compute budget (FLOPs)", value=default_budget, key="budget",
-                     help="A number such as 3e17, 2.5e18, or with a suffix: 300P, 1.2E (K M G T P E Z Y).")
+losses = fits.via_options(runs, ctx.metric, snap.metrics)
+c_budget, c_via = st.columns([2, 1]) if losses else (st, None)
+text = c_budget.text_input("Compute budget (FLOPs)", value=default_budget, key="budget",
+                           help="A number such as 3e17, 2.5e18, or with a suffix: 300P, 1.2E (K M G T P E Z Y).")
+via = (c_via.selectbox("Forecast via", ["none", *losses], key="via",
+                       help=f"Two-step forecast of {ctx.metric}: a law for this loss, then a fitted sigmoid link from "
+                            "the loss to the accuracy, bootstrapped through both (as `gaitforecast predict --via`).")
+       if c_via is not None else "none")
 try:
     budget = parse_amount(text)
 except GaitforecastError as exc:
@@ -61,13 +69,7 @@ if alloc["params_opt"] is not None:
              ("samples per parameter", alloc["samples_per_param"], alloc["samples_per_param_ci"])]
 rows += [(f"{ctx.metric} (confidence interval)", alloc["predicted"], alloc["predicted_ci"]),
          (f"{ctx.metric} (prediction interval, one run)", alloc["predicted"], alloc["predicted_pi"])]
-summary = pd.DataFrame({
-    "quantity": [r[0] for r in rows],
-    "value": [f"{r[1]:.4g}" for r in rows],
-    "95% low": [f"{r[2][0]:.4g}" if r[2] else "" for r in rows],
-    "95% high": [f"{r[2][1]:.4g}" if r[2] else "" for r in rows],
-})
-st.table(summary.set_index("quantity"))
+st.table(ui.summary_table(rows))
 shown = set(fits.fitted_case(*ctx.key).value.notes)  # already said above the page
 for note in alloc.get("warnings") or ():
     if note not in shown:
@@ -87,6 +89,9 @@ d1.download_button("Download JSON", json.dumps(record, indent=2, default=str), f
                    mime="application/json", key="dl_json")
 d2.download_button("Download CSV", pd.DataFrame([flat]).to_csv(index=False), file_name="forecast.csv",
                    mime="text/csv", key="dl_csv")
+
+if via != "none":
+    viaview.two_step_forecast(ctx, via, budget, text, shown | set(alloc.get("warnings") or ()))
 
 # ---- where the budget sits relative to the fitted runs
 target = law.data.target
