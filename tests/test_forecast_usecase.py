@@ -94,18 +94,31 @@ def test_cli_predict_via_and_the_forecast_pages_two_step_show_the_same_numbers(o
     assert metrics(at)[f"Predicted {ds.METRIC} (two-step)"] == f"{cli['predicted']:.4g}"
 
 
-def test_backtest_page_ranks_the_two_step_form_with_the_use_cases_numbers(own, monkeypatch):
-    at = page(own, "backtest", monkeypatch, n_boot=100, via_backtest="loss", rank_laws=True)
+def test_backtest_page_shows_the_two_step_rollout_with_the_use_cases_numbers(own, monkeypatch):
+    at = page(own, "backtest", monkeypatch, n_boot=100, via_backtest="loss")
     cutoff = float(at.select_slider(key="cutoff").value)
     runs = forecast.read_runs(own)
     # what `backtest --via loss --fit-below CUTOFF --resamples 100 --json` prints
     use_case = forecast.backtest_via(runs, forecast.Request(resamples=100), "loss", fit_below=cutoff)
-    frames = {tuple(d.value.columns)[0]: d.value for d in at.dataframe}  # the tables by their first column
-    both = frames["forecast"].set_index("forecast")
+    both = next(d.value for d in at.dataframe if "forecast" in d.value.columns).set_index("forecast")
     two, direct = both.loc["two-step via loss (chinchilla + link)"], both.loc["direct chinchilla law"]
     assert two["median |error|"] == pytest.approx(use_case["median_abs_error"], rel=1e-12)
+    assert two["median |rel. error|"] == pytest.approx(use_case["median_rel_error"], rel=1e-12)
     assert two["inside 95% PI"] == pytest.approx(use_case["coverage"], rel=1e-12)
     assert direct["median |error|"] == pytest.approx(use_case["direct"]["median_abs_error"], rel=1e-12)
-    ranking = frames["law"]
-    assert "two-step via loss (chinchilla + link)" in list(ranking["law"])
-    assert list(ranking["median_rel_error"]) == sorted(ranking["median_rel_error"])  # ordered with the laws
+
+
+def test_the_two_step_form_takes_its_place_in_the_law_ranking():
+    import pandas as pd
+
+    from gaitforecast.dashboard.viaview import with_two_step
+
+    ranking = pd.DataFrame({"law": ["chinchilla", "power-compute", "power-params"],
+                            "median_rel_error": [0.002, 0.004, float("inf")], "mean_rel_error": [0.003, 0.005, None],
+                            "bias": [0.001, -0.002, None], "coverage": [1.0, 0.9, None],
+                            "converged": [True, True, False], "error": [None, None, "too few runs"]})
+    two = {"via": "loss", "law": "chinchilla", "median_rel_error": 0.003, "coverage": 0.75}
+    ranked = with_two_step(ranking, two)
+    assert list(ranked["law"]) == ["chinchilla", "two-step via loss (chinchilla + link)", "power-compute",
+                                   "power-params"]
+    assert ranked.loc[1, "coverage"] == 0.75 and ranked.loc[1, "error"] is None
