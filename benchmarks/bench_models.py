@@ -1,6 +1,6 @@
 """Training-step speed of the model families on this CPU (one process, side by side).
 
-    .venv/bin/python benchmarks/bench_models.py [--threads N] [--json] [--skip-published]
+    .venv/bin/python benchmarks/bench_models.py [--threads N] [--json] [--skip-published] [--no-compile]
 
 A step is forward + backward + AdamW on a SimCLR batch (B sequences x 2 views, one forward over 2B).
 Achieved GFLOP/s = 3 x forward FLOPs x 2 views x sequences/s, compared with a square-matmul peak measured in
@@ -14,8 +14,10 @@ the same process in the dtype the row ran in. Two sections, each printing its ra
    batch and precision), beside **before**: the GaitPT code of commit 6e076c3 (the last commit before the
    step-time work), loaded from git into this process, at fp32 as that commit's profile trained. Rows are
    interleaved (before, after, before, after ...) and the median is kept, so load on a shared machine hits
-   both alike. Without git history the before rows are skipped, said so.
-Takes about 5 minutes on 2 cores (a fair-original step at batch 64 alone takes ~25 s).
+   both alike. Without git history the before rows are skipped, said so. GaitPT also runs under torch.compile
+   as ``--compile`` trains it (steps after the compile; the compile's own time is printed as ``compile_s``).
+Takes about 5 minutes on 2 cores (a fair-original step at batch 64 alone takes ~25 s), plus 2-10 minutes of
+compiling for the compiled rows (less when torch's on-disk compile cache already holds the kernels).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from gaitforecast.models.config import ModelConfig  # noqa: E402
 from gaitforecast.models.mup import param_groups  # noqa: E402
 from gaitforecast.models.runtime import cpu_features, matmul_peak_gflops, pick_autocast_dtype, pin_threads  # noqa: E402
 from gaitforecast.sweep.spec import load_profile  # noqa: E402
+from gaitforecast.train.loop import compiled_model  # noqa: E402
 
 BEFORE_COMMIT = "6e076c3"
 REPO = Path(__file__).resolve().parent.parent
@@ -95,9 +98,16 @@ class StepTimer:
         return self.batch * steps / (time.perf_counter() - start)
 
 
-def ours(cfg: ModelConfig, batch: int, dtype: torch.dtype | None) -> StepTimer:
+def ours(cfg: ModelConfig, batch: int, dtype: torch.dtype | None, compiled: bool = False) -> StepTimer:
+    """A timer of gaitforecast's model; ``compiled``: under torch.compile as ``--compile`` trains it (the warm-up
+    step, which compiles, is timed as ``timer.compile_s``)."""
     model = build_model(cfg, seed=0)
-    return StepTimer(model, param_groups(model, cfg, lr=1e-4, weight_decay=0.05), cfg.frames, batch, dtype)
+    groups = param_groups(model, cfg, lr=1e-4, weight_decay=0.05)
+    start = time.perf_counter()
+    timer = StepTimer(compiled_model(model, torch.device("cpu")) if compiled else model, groups, cfg.frames, batch,
+                      dtype)
+    timer.compile_s = time.perf_counter() - start if compiled else 0.0
+    return timer
 
 
 def interleaved(timers: dict[str, StepTimer], rounds: int, seconds: float) -> dict[str, float]:
@@ -115,6 +125,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=1.5, help="minimum timed seconds per measurement")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per comparison")
     parser.add_argument("--skip-published", action="store_true", help="only the default-sweep section")
+    parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile rows (each compiles for "
+                        "1-5 min on a 2-core CPU)")
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     args = parser.parse_args(argv)
     pin_threads(args.threads)
@@ -169,6 +181,8 @@ def main(argv: list[str] | None = None) -> None:
             timers["before"] = StepTimer(old, param_groups(old, cfg, lr=1e-4, weight_decay=0.05), frames, batch, None)
             if dtype is not None:
                 timers["after fp32"] = ours(cfg, batch, None)
+            if not args.no_compile:
+                timers["compiled"] = ours(cfg, batch, dtype, compiled=True)
         rates = interleaved(timers, args.rounds if "before" in timers else 1, args.seconds)
         if "before" in rates:
             row("sweep", f"before ({BEFORE_COMMIT}) {arch} w{width} T{frames}", cfg, batch, None, rates["before"])
@@ -177,6 +191,10 @@ def main(argv: list[str] | None = None) -> None:
                     vs_before=round(rates["after fp32"] / rates["before"], 2))
             row("sweep", f"after {arch} w{width} T{frames} (as the sweep trains)", cfg, batch, dtype, rates["after"],
                 vs_before=round(rates["after"] / rates["before"], 2))
+            if "compiled" in rates:
+                row("sweep", f"after {arch} w{width} T{frames}, --compile", cfg, batch, dtype, rates["compiled"],
+                    vs_before=round(rates["compiled"] / rates["before"], 2),
+                    compile_s=round(timers["compiled"].compile_s, 1))
         else:
             row("sweep", f"{arch} w{width} T{frames} (as the sweep trains)", cfg, batch, dtype, rates["after"])
 

@@ -58,6 +58,7 @@ FIELDS: tuple[Field, ...] = (
     Field("error", "text", "VARCHAR"),
     Field("host", "text", "VARCHAR", imported=True),
     Field("device", "text", "VARCHAR", imported=True),
+    Field("compiled", "bool", "BOOLEAN DEFAULT FALSE"),  # the training step ran under torch.compile
 )
 RUN_FIELDS: tuple[str, ...] = tuple(f.name for f in FIELDS)
 RUN_COLUMNS: tuple[tuple[str, str], ...] = tuple((f.name, f.sql) for f in FIELDS)
@@ -131,6 +132,7 @@ class RunRecord:
     error: str | None = None
     host: str | None = None
     device: str | None = None
+    compiled: bool = False
     metrics: dict[str, float] = field(default_factory=dict)
     curve: list[dict[str, Any]] = field(default_factory=list)
 
@@ -141,7 +143,8 @@ class RunRecord:
             raise GaitforecastError(f"run status {self.status!r} is not allowed; use one of {', '.join(RUN_STATUSES)}")
 
     # What training measures (the worker's part); the sizes and the id stay the planner's.
-    MEASURED = ("wall_time_s", "throughput", "dtype", "threads", "versions", "git_sha", "host", "device")
+    MEASURED = ("wall_time_s", "throughput", "dtype", "threads", "versions", "git_sha", "host", "device",
+                "compiled")
 
     def finished(self, measured: Mapping[str, Any], metrics: Mapping[str, float],
                  curve: list[dict[str, Any]]) -> "RunRecord":

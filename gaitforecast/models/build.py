@@ -22,6 +22,9 @@ def build_model(cfg: ModelConfig, seed: int | None = None) -> nn.Module:
     with torch.device("meta"):  # no wasted default init: every tensor is initialised once below
         model = _model_class(cfg)(cfg)
     model = model.to_empty(device="cpu")
+    for module in model.modules():  # buffers that are computed, not learned (rotary tables)
+        if hasattr(module, "reset_buffers"):
+            module.reset_buffers()
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
     init_parameters(model, cfg, generator)
     return model

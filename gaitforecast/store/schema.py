@@ -16,10 +16,10 @@ from gaitforecast.errors import GaitforecastError
 from gaitforecast.record import RUN_COLUMNS, RUN_FIELDS
 
 APP_MARKER = "gaitforecast"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Columns of `runs` in the order runs() shows them, from the run record (gaitforecast.record).
-_V1_RUN_COLUMNS = tuple(c for c in RUN_COLUMNS if c[0] != "flops_estimated")
+_V1_RUN_COLUMNS = tuple(c for c in RUN_COLUMNS if c[0] not in ("flops_estimated", "compiled"))
 
 _METRICS_DDL = """CREATE TABLE metrics (
     run_id VARCHAR NOT NULL, name VARCHAR NOT NULL, value DOUBLE, PRIMARY KEY (run_id, name))"""
@@ -70,7 +70,13 @@ def _migrate_1_to_2(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(_ARTIFACTS_DDL)
 
 
-MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {1: _migrate_1_to_2}
+def _migrate_2_to_3(con: duckdb.DuckDBPyConnection) -> None:
+    # v3 records whether a run's training step ran under torch.compile (runs before it did not).
+    con.execute("ALTER TABLE runs ADD COLUMN compiled BOOLEAN DEFAULT FALSE")
+    con.execute("UPDATE runs SET compiled = FALSE WHERE compiled IS NULL")
+
+
+MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {1: _migrate_1_to_2, 2: _migrate_2_to_3}
 
 
 def read_version(con: duckdb.DuckDBPyConnection, path: str) -> int:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 _FLOAT_FIELDS = set(names_of("float"))
 _INT_FIELDS = set(names_of("int"))
 _TEXT_FIELDS = set(names_of("text"))
+_BOOL_FIELDS = set(names_of("bool"))
 _MANAGED = set(names_of("time"))
 _CURVE_KEYS = ("step", "samples_seen", "flops", "name", "value")
 _CURVE_COLS = ("run_id", "step", "samples_seen", "flops", "name", "value")
@@ -82,7 +83,7 @@ def _run_values(run: Mapping[str, Any]) -> dict[str, Any]:
             values[key] = None if value is None else str(value)
         elif key == "versions":
             values[key] = None if value is None else _json_text(value, "versions")
-        elif key == "flops_estimated":
+        elif key in _BOOL_FIELDS:
             values[key] = bool(value)
     return values
 
@@ -137,7 +138,7 @@ def _bulk_upsert(con: duckdb.DuckDBPyConnection, runs: list[Mapping[str, Any]], 
     rows, metric_rows, curve_rows = [], [], []
     for run in runs:
         values = _run_values(run)
-        rows.append({"status": "running", "source": "gaitforecast", "flops_estimated": False, **values})
+        rows.append({"status": "running", "source": "gaitforecast", **dict.fromkeys(_BOOL_FIELDS, False), **values})
         metric_rows += _metric_rows(values["id"], run.get("metrics") or {})
         curve_rows += _curve_rows(values["id"], run.get("curve") or [])
     if not rows:

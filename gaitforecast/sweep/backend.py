@@ -26,6 +26,7 @@ class Task:
     want_baseline: bool
     device: str | None = None
     eval_batch: int = 1024
+    compile: bool = False
 
 
 @dataclass
@@ -57,7 +58,8 @@ def execute_task(task: Task, events: Any = None) -> Any:
                 pass
 
     return train_run(task.config, Path(task.cache_dir), threads=task.threads, device=task.device,
-                     want_baseline=task.want_baseline, progress=progress, eval_batch=task.eval_batch)
+                     want_baseline=task.want_baseline, progress=progress, eval_batch=task.eval_batch,
+                     compile=task.compile)
 
 
 def error_text(exc: BaseException) -> str:

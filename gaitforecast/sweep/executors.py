@@ -139,7 +139,7 @@ def _running_row(run: PlannedRun, threads: int) -> dict[str, Any]:
 def run_sweep(runs: list[PlannedRun], store: Any, *, cache_dir: Path, workers: int | None = None,
               backend: str = "local", reporter: Reporter | None = None, device: str | None = None,
               eval_batch: int = 1024, lock_timeout: float = 7 * 24 * 3600.0,
-              threads: int | None = None, backend_options: dict[str, Any] | None = None,
+              threads: int | None = None, backend_options: dict[str, Any] | None = None, compile: bool = False,
               on_done: Callable[[dict[str, Any], dict[str, float], list[dict[str, Any]]], None] | None = None,
               ) -> SweepSummary:
     """Run every planned run that is not done yet; write each result as it arrives. Re-raises KeyboardInterrupt.
@@ -189,7 +189,7 @@ def run_sweep(runs: list[PlannedRun], store: Any, *, cache_dir: Path, workers: i
                     have_baseline.add(key)
                     w.upsert_run(_running_row(run, threads))
                     w.clear_results(run.id)
-                    runner.submit(Task(run.id, run.config, str(cache_dir), threads, want, device, eval_batch))
+                    runner.submit(Task(run.id, run.config, str(cache_dir), threads, want, device, eval_batch, compile))
                     in_flight[run.id] = run
                     rep.run_started(run)
                 outcomes = runner.poll(0.25)

@@ -17,6 +17,7 @@ import math
 import os
 import platform
 import random
+import shutil
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ import numpy as np
 import torch
 
 from gaitforecast.data.augment import two_views
+from gaitforecast.errors import GaitforecastError
 from gaitforecast.train.config import RunConfig
 from gaitforecast.train.evaluate import heldout_loss, load_pool, load_suites, zero_shot
 from gaitforecast.train.objective import ssl_loss
@@ -105,6 +107,19 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     return pick_autocast_dtype(device)
 
 
+def check_compile(device: torch.device) -> None:
+    """Refuse --compile where torch.compile cannot build kernels: on CPU its backend needs a C++ compiler."""
+    if device.type == "cpu" and not any(shutil.which(c) for c in (os.environ.get("CXX", "g++"), "g++", "clang++")):
+        raise GaitforecastError("--compile needs a C++ compiler on CPU (torch.compile builds its kernels with it); "
+                                "install g++ (apt-get install g++) or run without --compile")
+
+
+def compiled_model(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """``torch.compile(model)`` with static shapes (every training batch has the same shape)."""
+    check_compile(device)
+    return torch.compile(model, dynamic=False)
+
+
 def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -123,8 +138,12 @@ def _batches(n_train: int, batch: int, steps: int, gen: torch.Generator):
 
 def train_run(config: dict[str, Any], cache_dir: Path | str, *, threads: int | None = None,
               device: str | None = None, want_baseline: bool = False, progress: Progress | None = None,
-              eval_batch: int = 1024) -> RunResult:
-    """Pretrain and evaluate one run; return its results without writing anything."""
+              eval_batch: int = 1024, compile: bool = False) -> RunResult:
+    """Pretrain and evaluate one run; return its results without writing anything.
+
+    ``compile``: run the training forward and backward under ``torch.compile`` (static shapes; evaluation stays
+    eager). The same function up to rounding, faster per step once compiled; the compile itself costs a fixed
+    time per run (see the README's Performance section), so it pays on long runs only."""
     from gaitforecast.models import build_model
     from gaitforecast.models.flops import train_flops
     from gaitforecast.models.mup import param_groups
@@ -145,6 +164,7 @@ def train_run(config: dict[str, Any], cache_dir: Path | str, *, threads: int | N
     train_idx = torch.from_numpy(pool.train_indices(unique))
 
     model = build_model(cfg, seed=seed).to(dev)
+    step_model = compiled_model(model, dev) if compile else model
     amp = autocast_dtype(train.precision, dev)
     rid = run_id(config)
     baseline = None
@@ -176,7 +196,7 @@ def train_run(config: dict[str, Any], cache_dir: Path | str, *, threads: int | N
         first, partner = pool.pair(train_idx[pos])
         v1, v2 = two_views(first, cfg.frames, augment, view_gen, partner)
         with (torch.autocast(dev.type, dtype=amp) if amp is not None else torch.enable_grad()):
-            z = model(torch.cat([v1, v2]).to(dev, non_blocking=True))
+            z = step_model(torch.cat([v1, v2]).to(dev, non_blocking=True))
         z1, z2 = z.float().chunk(2)
         loss = ssl_loss(z1, z2, train.temperature, train.koleo_weight).total
         opt.zero_grad(set_to_none=True)
@@ -219,5 +239,6 @@ def train_run(config: dict[str, Any], cache_dir: Path | str, *, threads: int | N
         "dtype": str(amp).replace("torch.", "") if amp is not None else "float32",
         "threads": torch.get_num_threads(), "versions": versions(), "git_sha": git_sha(), "host": platform.node(),
         "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"cpu ({os.cpu_count()} cores)",
+        "compiled": bool(compile),
     }
     return RunResult(measured=measured, metrics=metrics, curves=curves, baseline=baseline)
