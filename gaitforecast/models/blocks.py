@@ -146,6 +146,9 @@ def attend(qkv: torch.Tensor, n_heads: int, scale: float, dropout: float = 0.0) 
     return y.transpose(1, 2).reshape(S, n, d)
 
 
+SHORT_TOKENS = 20  # attention over at most this many tokens runs in fp32 on CPU (see attend_heads)
+
+
 def attend_heads(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, n_heads: int, scale: float,
                  rope: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
     """Multi-head attention of contiguous q, k, v [S, n, d] -> [S, n, d] (heads merged), optional RoPE.
@@ -154,9 +157,15 @@ def attend_heads(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, n_heads: int
     (n <= 61) that trains faster than both SDPA kernels. The flash kernel's backward dominates under bf16,
     and SDPA's math backend adds a "safe softmax" (isneginf / all / where passes, ~9 % of a GaitPT step)
     that unmasked attention does not need (measured, torch 2.13). With one head (GaitPT's first stage)
-    every view below is free: no copies between the projections and the matmuls.
+    every view below is free: no copies between the projections and the matmuls. Short sequences (GaitPT's
+    spatial attention over 18, 6 and 3 tokens) run in fp32 under bf16 autocast: this CPU's bf16 kernels are
+    slow on tiny rows (softmax over 18 tokens 3.3x, a 3x4 @ 4x3 batched matmul 5x slower than fp32; a GaitPT
+    w4 step 8-10 % faster, w6 2-4 %, measured side by side, 1 thread).
     """
     S, n, d = q.shape
+    if n <= SHORT_TOKENS and q.dtype == torch.bfloat16 and q.device.type == "cpu":
+        with torch.autocast("cpu", enabled=False):
+            return attend_heads(q.float(), k.float(), v.float(), n_heads, scale, rope).to(q.dtype)
     q, k, v = (t.view(S, n, n_heads, d // n_heads).transpose(1, 2) for t in (q, k, v))  # [S, H, n, hd]
     if rope is not None:
         cos, sin = (t.to(q.dtype) for t in rope)
