@@ -135,6 +135,10 @@ class Attention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.out(attend(self.qkv(x), self.n_heads, self.scale, self.dropout if self.training else 0.0))
 
+    def mup_query_weight(self) -> torch.Tensor:
+        """The rows of ``qkv`` that produce queries (muP starts them at zero)."""
+        return self.qkv.weight[: self.qkv.in_features]
+
 
 def attend(qkv: torch.Tensor, n_heads: int, scale: float, dropout: float = 0.0) -> torch.Tensor:
     """[S, n, 3d] packed q|k|v -> [S, n, d] attention output (heads merged), torch's default SDPA dispatch
@@ -223,6 +227,10 @@ class ParallelBlock(nn.Module):
         self.mlp_out = nn.Linear(hidden, dim, bias=False)
         self.rotary = Rotary(dim // n_heads) if rotary else None
 
+    def mup_query_weight(self) -> torch.Tensor:
+        """The rows of ``w_in`` that produce queries (muP starts them at zero)."""
+        return self.w_in.weight[: self.dim]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         S, n, d = x.shape
         xn, w, h = self.norm(x), self.w_in.weight, self.hidden
@@ -263,6 +271,10 @@ class ProjectionHead(nn.Module):
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         return self.readout(F.gelu(self.hidden(h)) * self.readout_mult)
+
+    def mup_readout(self) -> nn.Linear:
+        """The muP readout layer (its input is scaled by 1/m, its init variance by m)."""
+        return self.readout
 
 
 class Encoder(nn.Module):

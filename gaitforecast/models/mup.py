@@ -42,13 +42,18 @@ def readout_mult(cfg: ModelConfig) -> float:
 
 def init_parameters(model: nn.Module, cfg: ModelConfig, generator: torch.Generator | None = None) -> None:
     """Initialise every parameter: Linear weights N(0, 1/fan_in), biases 0, norm gains 1,
-    positional/CLS parameters N(0, 0.02); muP adds the readout and zero-query rules above."""
+    positional/CLS parameters N(0, 0.02); muP adds the readout and zero-query rules above.
+
+    Modules declare their muP roles rather than being found by attribute name: a module with a
+    ``mup_readout()`` method names its readout Linear, one with ``mup_query_weight()`` returns the weight rows
+    that produce attention queries (a view, zeroed in place)."""
+    readouts = {id(m.mup_readout()) for m in model.modules() if hasattr(m, "mup_readout")} if cfg.mup else set()
     for module in model.modules():
         for name, p in module.named_parameters(recurse=False):
             with torch.no_grad():
                 if isinstance(module, nn.Linear) and name == "weight":
                     std = p.shape[1] ** -0.5
-                    if cfg.mup and name == "weight" and module is getattr(getattr(model, "head", None), "readout", None):
+                    if id(module) in readouts:
                         std *= cfg.width_mult**0.5
                     p.normal_(0.0, std, generator=generator)
                 elif name == "bias":
@@ -60,9 +65,8 @@ def init_parameters(model: nn.Module, cfg: ModelConfig, generator: torch.Generat
     if cfg.mup:
         with torch.no_grad():
             for module in model.modules():
-                packed = getattr(module, "w_in", None) or getattr(module, "qkv", None)
-                if isinstance(packed, nn.Linear) and hasattr(module, "n_heads"):
-                    packed.weight[: packed.in_features].zero_()  # query rows come first
+                if hasattr(module, "mup_query_weight"):
+                    module.mup_query_weight().zero_()
 
 
 def _base_shapes(model: nn.Module, cfg: ModelConfig, base_width: int) -> dict[str, torch.Size]:
