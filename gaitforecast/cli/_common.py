@@ -8,7 +8,7 @@ import math
 import signal
 import sys
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import typer
 from rich.console import Console
@@ -65,6 +65,18 @@ def _jsonable(obj: Any) -> Any:
 def emit_json(obj: Any) -> None:
     """Write exactly one JSON document to stdout."""
     sys.stdout.write(json.dumps(_jsonable(obj), indent=2, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def emit_json_list(items: Iterable[Any]) -> None:
+    """Write one JSON list to stdout an item at a time, the same text emit_json(list(items)) writes: memory stays
+    that of one item however many there are."""
+    opened = False
+    for item in items:
+        text = json.dumps(_jsonable(item), indent=2, default=str).replace("\n", "\n  ")
+        sys.stdout.write(("[\n  " if not opened else ",\n  ") + text)
+        opened = True
+    sys.stdout.write("\n]\n" if opened else "[]\n")
     sys.stdout.flush()
 
 

@@ -235,3 +235,4 @@ def compare_cmd(
                       f"{row['diff']:+.4g}", f"[{row['diff_lo']:+.4g}, {row['diff_hi']:+.4g}]", row["better"] or "-")
     console.print(table)
     console.print(f"dominates: {result.dominates or 'neither at every budget'}", highlight=False)
+    _warn(result.warnings)

@@ -9,13 +9,16 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from gaitforecast.cli._common import JsonOption, StoreOption, app, console, emit_json, table_console
+from gaitforecast.cli._common import (
+    JsonOption, StoreOption, app, console, emit_json, emit_json_list, table_console,
+)
 from gaitforecast.errors import GaitforecastError
 from gaitforecast.metrics import MAIN_METRIC
 from gaitforecast.store import RunStore
 from gaitforecast.store.exchange import export_format, prepare_import, read_table
 
 _SHOWN_METRICS = 4
+_SHOWN_RUNS = 1000  # a sweep spec plans at most 1,000 runs without --yes: its table is shown whole
 _PREFERRED = (MAIN_METRIC, "loss", "ssl_loss")
 
 
@@ -27,12 +30,13 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _runs_table(records: list[dict[str, Any]], metric_names: list[str]) -> Table:
+def _runs_table(records: list[dict[str, Any]], metric_names: list[str], total: int) -> Table:
     shown = [m for m in _PREFERRED if m in metric_names] + [m for m in metric_names if m not in _PREFERRED]
     sources = sorted({r["source"] for r in records})
     fields = [f for f in ("id", "arch", "width", "seed", "params", "samples", "flops", "status", "source")
               if any(r[f] is not None for r in records) and not (f == "source" and len(sources) == 1)]
-    title = f"{len(records)} runs" + (f" from {sources[0]}" if len(sources) == 1 else "")
+    title = (f"{len(records)} runs" if total == len(records) else f"the {len(records):,} newest of {total:,} runs")
+    title += f" from {sources[0]}" if len(sources) == 1 else ""
     table = Table(title=title, title_justify="left")
     for name in (*fields, *shown[:_SHOWN_METRICS]):
         table.add_column(name, justify="left" if name in ("id", "arch", "status", "source") else "right",
@@ -48,16 +52,23 @@ def runs_cmd(
     store: Path = StoreOption,
     status: Optional[str] = typer.Option(
         None, "--status", help="Only runs with this status (running/done/failed/interrupted)."),
+    limit: int = typer.Option(_SHOWN_RUNS, "--limit", min=1, help="Rows of the table: the newest runs. --json and "
+                              "`gaitforecast export` give every run."),
     json_out: bool = JsonOption,
 ) -> None:
-    """List the runs in the store (table on stderr; --json: a list with metrics per run on stdout)."""
+    """List the runs in the store (table on stderr; --json: a list with metrics per run on stdout, written a page
+    of runs at a time, so memory does not grow with the store)."""
     run_store = RunStore(store)
-    records = run_store.runs_records(status)
     if json_out:
-        emit_json(records)
+        emit_json_list(run_store.iter_records(status))
         return
+    total = run_store.count(status)
+    records = run_store.newest_records(limit, status)
     names = sorted({m for r in records for m in r["metrics"]})
-    table_console().print(_runs_table(records, names))
+    table_console().print(_runs_table(records, names, total))
+    if total > len(records):
+        console.print(f"showing the {len(records):,} newest of {total:,} runs; --limit N shows more, --json or "
+                      "`gaitforecast export` gives every run", highlight=False)
     hidden = len(names) - _SHOWN_METRICS
     if hidden > 0:
         console.print(f"{hidden} more metrics not shown; use --json or `gaitforecast export` for all of them")

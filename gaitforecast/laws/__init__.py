@@ -10,9 +10,8 @@ Typical use, on any DataFrame shaped like ``RunStore.runs()``::
 
 from gaitforecast.laws.allocate import Allocation, CostModel, allocate, closed_form, cost_model_for, frontier
 from gaitforecast.laws.backtest import (
-    Backtest, Comparison, backtest, candidate_laws, compare, comparison_law, default_cutoff, fallback_law, rank_forms,
-    resolve_law,
-    select_law,
+    Backtest, Comparison, backtest, candidate_laws, compare, compared_archs, comparison_law, default_cutoff,
+    fallback_law, rank_forms, resolve_law, select_law,
 )
 from gaitforecast.laws.bootstrap import BootstrapResult, bootstrap, curve
 from gaitforecast.laws.data import LawData, choose_metric, is_accuracy_metric, metric_columns, metric_kind, prepare
@@ -20,11 +19,13 @@ from gaitforecast.laws.diagnostics import diagnose, seed_noise, unidentified_exp
 from gaitforecast.laws.fit import FittedLaw, LawFitter, fit_law
 from gaitforecast.laws.forms import FORM_NAMES, FORMS, LawForm, get_form
 from gaitforecast.laws.isoflop import IsoFlopResult, isoflop
+from gaitforecast.laws.subsample import SAMPLE_HOW, stratified_sample
 
 __all__ = [
     "Allocation", "Backtest", "BootstrapResult", "Comparison", "CostModel", "FittedLaw", "FORM_NAMES", "FORMS",
     "IsoFlopResult", "LawData", "LawFitter", "LawForm", "allocate", "backtest", "bootstrap", "candidate_laws",
     "unidentified_exponents", "choose_metric", "closed_form", "compare", "cost_model_for", "curve", "default_cutoff", "diagnose", "fit_law",
     "frontier", "get_form", "is_accuracy_metric", "isoflop", "metric_columns", "metric_kind", "prepare", "rank_forms",
-    "resolve_law", "seed_noise", "select_law", "fallback_law", "comparison_law",
+    "resolve_law", "seed_noise", "select_law", "fallback_law", "comparison_law", "SAMPLE_HOW", "stratified_sample",
+    "compared_archs",
 ]

@@ -169,6 +169,8 @@ class Comparison:
     higher_is_better: bool
     rows: pd.DataFrame
     dominates: str | None  # the arch better at every budget with 95 % confidence, if any
+    subsampled: dict | None = None  # arch -> the subsample it was fitted on (see stratified_sample), if any
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         out = {k: v for k, v in self.__dict__.items() if k != "rows"}
@@ -176,12 +178,18 @@ class Comparison:
         return out
 
 
+def compared_archs(runs: pd.DataFrame) -> list[str]:
+    """The two architectures :func:`compare` compares: the two with the most runs (none without an arch column)."""
+    return list(runs["arch"].value_counts().index[:2].astype(str)) if "arch" in runs.columns else []
+
+
 @single_blas_thread
 def compare(runs: pd.DataFrame, metric: str | None = None, law: str = "chinchilla", budgets=None,
             n_resamples: int = 500, seed: int = 0, level: float = 0.95,
-            cost_for: Callable[[pd.DataFrame, str], CostModel] = cost_model_for) -> Comparison:
-    """Fit each of the two architectures (the two with the most runs), compare the metric at matched compute.
-    ``cost_for(runs, arch)`` prices a configuration (default: the runs' FLOPs / (N x D) ratio).
+            cost_for: Callable[[pd.DataFrame, str], CostModel] = cost_model_for,
+            archs: list[str] | None = None) -> Comparison:
+    """Fit each of the two architectures (``archs``, default :func:`compared_archs`), compare the metric at matched
+    compute. ``cost_for(runs, arch)`` prices a configuration (default: the runs' FLOPs / (N x D) ratio).
 
     The difference (B - A, in the metric's units) comes with a percentile interval from independent bootstraps.
     Budgets default to 8 points across the compute range both architectures cover.
@@ -189,7 +197,7 @@ def compare(runs: pd.DataFrame, metric: str | None = None, law: str = "chinchill
     if "arch" not in runs.columns or runs["arch"].dropna().nunique() < 2:
         raise GaitforecastError("compare needs runs of at least two architectures (an 'arch' column)")
     form = get_form(law)
-    archs = list(runs["arch"].value_counts().index[:2].astype(str))
+    archs = compared_archs(runs) if archs is None else list(archs)
     results = {}
     for arch in progress.over(archs, "fitting each architecture", unit="architectures"):
         part = runs[runs["arch"].astype(str) == arch]

@@ -25,6 +25,15 @@ from gaitforecast.laws.data import LawData, prepare
 from gaitforecast.laws.forms import LawForm, get_form
 
 GRAD_TOL = 1e-6  # converged when every gradient component is below this share of its largest possible size
+# Problems (starts, resamples) are evaluated together in batches whose [batch, runs, parameters] Jacobian stays
+# under this size: memory then grows with the runs, not with runs x problems (100k runs x 2,304 starts x 5
+# parameters would be 9 GB at once).
+BATCH_BYTES = 32 * 2**20
+
+
+def batch_size(n_runs: int, n_theta: int) -> int:
+    """How many problems to evaluate at once so that one [batch, runs, parameters] float array fits BATCH_BYTES."""
+    return max(1, BATCH_BYTES // (8 * max(n_runs, 1) * max(n_theta, 1)))
 
 
 def huber_sum(r: np.ndarray, delta: float, weights: np.ndarray | float = 1.0) -> np.ndarray:
@@ -57,13 +66,24 @@ def refine_batch(form: LawForm, thetas: np.ndarray, logx: dict, logy: np.ndarray
                  on_converged: Callable[[int], None] | None = None,
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Minimise many problems at once (starts or bootstrap resamples): damped Gauss-Newton on the Huber IRLS
-    majoriser, vectorised over the batch. Returns (thetas [R, p], objective [R], relative gradient max [R]).
-    ``on_converged(n)`` hears after each sweep how many problems have converged (for progress)."""
+    majoriser, vectorised over the batch (in batches of :func:`batch_size`; the problems are independent).
+    Returns (thetas [R, p], objective [R], relative gradient max [R]). ``on_converged(n)`` hears after each
+    sweep how many problems have converged (for progress)."""
     theta = np.array(thetas, dtype=float)
-    lo, hi = (np.array(b, dtype=float) for b in zip(*bounds)) if bounds else (-np.inf, np.inf)
     n_batch, p = theta.shape
-    fixed = np.broadcast_to(np.asarray(lo == hi), (p,)) if bounds else np.zeros(p, bool)  # held parameters
     weights = np.broadcast_to(np.asarray(weights, dtype=float), (n_batch, logy.shape[-1]))
+    step = batch_size(logy.shape[-1], p)
+    if n_batch > step:
+        parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        for i in range(0, n_batch, step):
+            done = sum(int((part[2] <= GRAD_TOL).sum()) for part in parts)
+            hear = None if on_converged is None else (lambda n, done=done: on_converged(done + n))
+            parts.append(refine_batch(form, theta[i:i + step], logx, logy, delta, weights[i:i + step], bounds,
+                                      max_iter, hear))
+        thetas_out, f_out, grel_out = (np.concatenate(column) for column in zip(*parts))
+        return thetas_out, f_out, grel_out
+    lo, hi = (np.array(b, dtype=float) for b in zip(*bounds)) if bounds else (-np.inf, np.inf)
+    fixed = np.broadcast_to(np.asarray(lo == hi), (p,)) if bounds else np.zeros(p, bool)  # held parameters
     lam = np.full(n_batch, 1e-3)
     f, g, grel = objective(form, theta, logx, logy, delta, weights)
     grel = _projected(grel, g, theta, lo, hi)
@@ -258,7 +278,9 @@ def fit_data(form: LawForm, data: LawData, delta: float = 1e-3, n_refine: int = 
     bounds = form.bounds(logy)
     lo, hi = (np.array(b) for b in zip(*bounds))
     grid = np.clip(form.start_grid(logx, logy), lo, hi)
-    screened = np.asarray(objective(form, grid, logx, logy, delta)[0])
+    step = batch_size(data.n, form.n_theta)
+    screened = np.concatenate([np.atleast_1d(objective(form, grid[i:i + step], logx, logy, delta)[0])
+                               for i in range(0, len(grid), step)])
     starts = grid[np.argsort(screened)[: n_refine]]
     refined, f_ref, _ = refine_batch(form, starts, logx, logy, delta, bounds=bounds, max_iter=200)
     order = np.argsort(f_ref)

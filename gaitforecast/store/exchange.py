@@ -352,14 +352,3 @@ def _clean(value: Any) -> Any:
     except (TypeError, ValueError):
         pass
     return value
-
-
-def wide_runs(runs: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
-    """Join long metrics (run_id, name, value) onto the runs table as one float column per metric name."""
-    if metrics.empty:
-        return runs.reset_index(drop=True)
-    table = metrics.pivot(index="run_id", columns="name", values="value")
-    table = table[sorted(table.columns)].astype("float64")
-    table.columns.name = None
-    return runs.merge(table, how="left", left_on="id", right_index=True).reset_index(drop=True)
-

@@ -26,7 +26,7 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, TypeVar
+from typing import Any, Callable, Iterator, Mapping, Sequence, TypeVar
 
 import duckdb
 import pandas as pd
@@ -34,7 +34,7 @@ from filelock import FileLock, Timeout
 
 from gaitforecast.errors import GaitforecastError
 from gaitforecast.store.exchange import (
-    ImportPlan, export_frame, file_kind, prepare_import, records_from_frame, wide_runs,
+    ImportPlan, export_frame, file_kind, prepare_import, records_from_frame,
 )
 from gaitforecast.store.schema import (
     SCHEMA_VERSION, create_schema, describe_error, migrate, read_version,
@@ -88,6 +88,87 @@ def check_store_path(path: Path) -> None:
         return
     raise GaitforecastError(f"the store path {path} is {file_kind(mode)}, not a store file; point --store at a file "
                             "(it is created on the first write)")
+
+# The store's order of runs: oldest first, then by size, then id (a missing value last, as ORDER BY puts NULL),
+# written as keys without NULLs so that a page can start after the last run of the one before.
+_ORDER_KEYS = ("coalesce(epoch_us(created_at), 9223372036854775807)", "coalesce(params, 'inf'::DOUBLE)",
+               "coalesce(samples, 'inf'::DOUBLE)", "id")
+_ORDER = ", ".join(_ORDER_KEYS)
+_CHUNK_VECTORS = 16  # rows fetched at a time, in DuckDB vectors of 2,048
+# An imported run's config is the import's bookkeeping (source, row, values, column map); of it an analysis reads
+# only the training run a checkpoint row belongs to (import-runs --run-column).
+_BRIEF_CONFIG = ("CASE WHEN source = 'gaitforecast' THEN config WHEN contains(config, '\"run\":') "
+                 "THEN json_object('run', json_extract_string(config, '$.run')) END")
+
+
+def _status_where(status: str | None) -> tuple[str, list[Any]]:
+    if status is not None and status not in RUN_STATUSES:
+        raise GaitforecastError(f"unknown status {status!r}; use one of {', '.join(RUN_STATUSES)}")
+    return ("WHERE status = ?", [status]) if status else ("", [])
+
+
+def _columns(fields: Sequence[str] | None) -> list[str]:
+    if fields is None:
+        return list(RUN_FIELDS)
+    unknown = sorted(set(fields) - set(RUN_FIELDS))
+    if unknown:
+        raise GaitforecastError(f"unknown run field(s) {', '.join(unknown)}; the fields are: {', '.join(RUN_FIELDS)}")
+    return [f for f in RUN_FIELDS if f in fields or f == "id"]
+
+
+def _page_ids(con: duckdb.DuckDBPyConnection, status: str | None, count: int, after: tuple | None = None,
+              newest: bool = False) -> tuple[list[str], tuple | None]:
+    """Ids of ``count`` runs in the store's order after the sort key ``after`` (``newest``: the last ``count``),
+    and the key of the last one to start the next page from. The sort reads the key columns alone."""
+    where, args = _status_where(status)
+    if after is not None:
+        where = f"{where} {'AND' if where else 'WHERE'} ({_ORDER}) > (?, ?, ?, ?)"
+        args = args + list(after)
+    order = ", ".join(f"{key} DESC" for key in _ORDER_KEYS) if newest else _ORDER
+    rows = con.execute(f"SELECT {_ORDER} FROM runs {where} ORDER BY {order} LIMIT {int(count)}", args).fetchall()
+    return [r[3] for r in rows], (tuple(rows[-1]) if rows else None)
+
+
+def _select_runs(con: duckdb.DuckDBPyConnection, status: str | None, columns: list[str],
+                 ids: list[str] | None = None, brief_config: bool = False) -> pd.DataFrame:
+    """Runs (``columns``, then one float column per final metric they have, by name) in the store's order; ``ids``:
+    only those runs; ``brief_config``: see RunStore.runs. The metrics are pivoted in DuckDB, never held as a long
+    table."""
+    where, args = _status_where(status)
+    if ids is not None:
+        where = f"{where} {'AND' if where else 'WHERE'} id IN (SELECT unnest(?::VARCHAR[]))"
+        args = args + [list(ids)]
+    chosen = f"SELECT id FROM runs {where}"
+    names = sorted(r[0] for r in con.execute(
+        f"SELECT DISTINCT name FROM metrics WHERE run_id IN ({chosen})", args).fetchall())
+    selected = [f"{_BRIEF_CONFIG} AS config" if c == "config" and brief_config else c for c in columns]
+    pivot = "".join(f", max(value) FILTER (WHERE name = ?) AS m{i}" for i in range(len(names)))
+    joined = (f" LEFT JOIN (SELECT run_id{pivot} FROM metrics WHERE run_id IN ({chosen}) GROUP BY run_id) m"
+              " ON m.run_id = id" if names else "")
+    metrics = "".join(f", m.m{i}" for i in range(len(names)))
+    sql = f"SELECT {', '.join(selected)}{metrics} FROM runs{joined} {where} ORDER BY {_ORDER}"
+    frame = _fetch_frame(con.execute(sql, (names + args + args) if names else args))
+    frame.columns = [*columns, *names]
+    return frame
+
+
+def _fetch_frame(result: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """A query's rows as one DataFrame, fetched in chunks: ``.df()`` holds DuckDB's copy of every row beside the
+    frame (200 MB more at a million runs). A chunk where a text column is all NULL gets it as object, which a
+    whole fetch types like the other chunks: it is given their type."""
+    parts = [result.fetch_df_chunk(_CHUNK_VECTORS)]
+    while len(parts[-1]):
+        parts.append(result.fetch_df_chunk(_CHUNK_VECTORS))
+    parts = parts[:-1] or parts  # the last chunk is empty (it ended the loop); keep one for the columns
+    if len(parts) == 1:
+        return parts[0]
+    for col in parts[0].columns:
+        types = {part[col].dtype for part in parts if part[col].notna().any()}
+        if len(types) == 1:
+            dtype = types.pop()
+            parts = [part if part[col].dtype == dtype else part.astype({col: dtype}) for part in parts]
+    return pd.concat(parts, ignore_index=True)
+
 
 class RunStore:
     """A gaitforecast run store at `path` (default runs/gaitforecast.duckdb); created on the first write."""
@@ -353,34 +434,74 @@ class RunStore:
             time.sleep(random.uniform(0.05, 0.15))
         raise GaitforecastError(f"store {self.path} is busy and could not be read ({last}); retry in a moment")
 
-    def runs(self, status: str | None = None) -> pd.DataFrame:
-        """One row per run (columns of the contract, then one column per final metric), oldest first, then by size."""
-        if status is not None and status not in RUN_STATUSES:
-            raise GaitforecastError(f"unknown status {status!r}; use one of {', '.join(RUN_STATUSES)}")
-        where, args = ("WHERE status = ?", [status]) if status else ("", [])
+    def runs(self, status: str | None = None, fields: Sequence[str] | None = None,
+             brief_config: bool = False) -> pd.DataFrame:
+        """One row per run (columns of the contract, then one column per final metric), oldest first, then by size.
+        ``fields`` reads only those run columns (and ``id``); ``brief_config`` cuts an imported run's config to
+        ``{"run": ...}`` where it names a checkpoint's training run (else None): the rest is the import's
+        bookkeeping (row, values, column map). A fit reads a few numbers per run, while configs and timestamps
+        are most of a large store's bytes."""
+        columns = _columns(fields)
 
         def query(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-            runs = con.execute(f"SELECT * FROM runs {where} ORDER BY created_at, params, samples, id", args).df()
-            metrics = con.execute(
-                f"SELECT run_id, name, value FROM metrics WHERE run_id IN (SELECT id FROM runs {where})", args
-            ).df()
-            frame = wide_runs(runs[list(RUN_FIELDS)], metrics)
+            frame = _select_runs(con, status, columns, brief_config=brief_config)
             kinds = con.execute("SELECT key, payload FROM artifacts WHERE kind = ?", [METRIC_KIND_ARTIFACT]).fetchall()
             frame.attrs["metric_kinds"] = {key: json.loads(p)["kind"] for key, p in kinds}  # read by laws.prepare
             return frame
 
         return self._read(query)
 
+    def count(self, status: str | None = None) -> int:
+        """How many runs the store holds (with ``status``)."""
+        where, args = _status_where(status)
+        return int(self._read(lambda c: c.execute(f"SELECT count(*) FROM runs {where}", args).fetchone()[0]))
+
+    def iter_records(self, status: str | None = None, page: int = 20_000) -> Iterator[dict[str, Any]]:
+        """Runs as records (see runs_records), oldest first, read ``page`` runs at a time: memory is one page's
+        whatever the store's size. Each page is its own short read, so a sweep writing meanwhile is never
+        blocked for long (runs it adds are listed at the end). A config or versions text that is not JSON is
+        refused before the first record."""
+        self._refuse_bad_json(status)
+        after: tuple | None = None
+        while True:
+            frame, after = self._read(lambda con: self._page(con, status, page, after))
+            yield from self._records(frame)
+            if len(frame) < page:
+                return
+
+    def newest_records(self, count: int, status: str | None = None) -> list[dict[str, Any]]:
+        """The ``count`` newest runs as records (see runs_records), oldest of them first."""
+        return self._records(self._read(lambda con: self._page(con, status, count, newest=True)[0]))
+
+    @staticmethod
+    def _page(con: duckdb.DuckDBPyConnection, status: str | None, count: int, after: tuple | None = None,
+              newest: bool = False) -> tuple[pd.DataFrame, tuple | None]:
+        ids, last = _page_ids(con, status, count, after, newest)
+        return _select_runs(con, status, list(RUN_FIELDS), ids=ids), last
+
+    def _records(self, frame: pd.DataFrame) -> list[dict[str, Any]]:
+        names = [c for c in frame.columns if c not in RUN_FIELDS]
+        try:
+            return records_from_frame(frame, names)
+        except GaitforecastError as exc:  # a hand-edited row: say which store it is in
+            raise GaitforecastError(f"{self.path}: {exc}") from None
+
+    def _refuse_bad_json(self, status: str | None) -> None:
+        where, args = _status_where(status)
+        bad = self._read(lambda c: c.execute(
+            f"SELECT id FROM runs {where} {'AND' if where else 'WHERE'} NOT (coalesce(json_valid(config), true) AND "
+            "coalesce(json_valid(versions), true)) ORDER BY id LIMIT 1", args).fetchall())
+        if bad:  # read in full to name the field as runs_records does
+            self._records(self._read(lambda c: _select_runs(c, None, list(RUN_FIELDS), ids=[bad[0][0]])))
+
     def metric_kinds(self) -> dict[str, str]:
         """Kinds recorded for metrics (``import-runs --kind``): {metric: "loss" | "accuracy" | "error"}."""
         return {a["key"]: a["payload"]["kind"] for a in self.artifacts(METRIC_KIND_ARTIFACT)}
 
     def runs_records(self, status: str | None = None) -> list[dict[str, Any]]:
-        """Runs as plain dicts (config and versions parsed, timestamps ISO, NaN -> None) with `metrics` name->value."""
-        try:
-            return records_from_frame(self.runs(status), self.metric_names())
-        except GaitforecastError as exc:  # a hand-edited row: say which store it is in
-            raise GaitforecastError(f"{self.path}: {exc}") from None
+        """Runs as plain dicts (config and versions parsed, timestamps ISO, NaN -> None) with `metrics` name->value.
+        For a large store, :meth:`iter_records` lists them a page at a time."""
+        return self._records(self.runs(status))
 
     def run(self, run_id: str) -> dict[str, Any] | None:
         """One run as a record (see runs_records), or None if the id is unknown."""
