@@ -113,3 +113,14 @@ def test_checkpoints_of_one_run_are_resampled_together_and_warned_about(tmp_path
     assert any("32 rows are checkpoints of 8 training runs" in w for w in diagnose(bootstrap(law, 50))["warnings"])
     bad = gaitforecast("import-runs", str(csv), "--store", str(store), "--run-column", "nope", cwd=tmp_path)
     assert bad.returncode == 2 and "--run-column 'nope' is not a column" in bad.stderr
+
+
+def test_no_run_field_is_taken_for_a_metric(tmp_path):
+    from gaitforecast.laws.data import NON_METRIC_COLUMNS
+    from gaitforecast.record import RUN_FIELDS
+
+    assert NON_METRIC_COLUMNS == set(RUN_FIELDS)  # `compiled` (a BOOLEAN) was once offered as a metric to fit
+    store = tmp_path / "s.duckdb"
+    RunStore(store).import_runs(pd.DataFrame({"params": [1e6, 2e6, 4e6, 8e6], "samples": [1e9] * 4,
+                                              "loss": [3.1, 2.9, 2.8, 2.7]}), "t.csv")
+    assert prepare(RunStore(store).runs(), None, ("params",)).metric == "loss"  # the one metric, no --metric

@@ -16,9 +16,11 @@ import pandas as pd
 from gaitforecast.errors import GaitforecastError
 from gaitforecast.metrics import MAIN_METRIC, check_kind, kind_from_name
 
+# The run record's fields (gaitforecast.record.RUN_FIELDS, which the laws do not import; a test keeps them equal).
 NON_METRIC_COLUMNS = frozenset(
     "id arch width seed params params_nonembed unique_sequences samples flops wall_time_s throughput dtype "
-    "threads versions git_sha status source config created_at updated_at flops_estimated".split()
+    "threads versions git_sha status source config created_at updated_at flops_estimated error host device "
+    "compiled".split()
 )
 DEFAULT_METRIC = MAIN_METRIC
 ERROR_FLOOR = 1e-4  # a perfect-accuracy run is fitted as this error (log of 0 is undefined)
