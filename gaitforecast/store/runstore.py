@@ -505,7 +505,7 @@ class RunStore:
 
     def run(self, run_id: str) -> dict[str, Any] | None:
         """One run as a record (see runs_records), or None if the id is unknown."""
-        found = [r for r in self.runs_records() if r["id"] == run_id]
+        found = self._records(self._read(lambda con: _select_runs(con, None, list(RUN_FIELDS), ids=[run_id])))
         return found[0] if found else None
 
     def metric_names(self) -> list[str]:
