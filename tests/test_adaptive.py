@@ -173,8 +173,15 @@ def test_run_small_adaptive_end_to_end_resumes_after_sigkill(tmp_path):
     res = subprocess.run([*cmd, "--json"], cwd=REPO, env=ENV, capture_output=True, text=True, timeout=170)
     assert res.returncode == 0, res.stderr[-3000:]
     doc = json.loads(res.stdout)
-    done_lines = [tuple(line.split()[1:7]) for line in (err1 + res.stderr).splitlines() if line.startswith("done ")]
-    assert len(done_lines) == len(set(done_lines)) == 9  # every run reported done once: none trained twice
+    def done_lines(text: str) -> list[tuple[str, ...]]:
+        return [tuple(line.split()[1:7]) for line in text.splitlines() if line.startswith("done ")]
+
+    # the kill can land between a run's commit and its "done" line, so the first process may print fewer lines
+    # than it committed; the second process reports exactly the runs the first did not finish, each once
+    assert len(done_lines(err1)) <= len(first)
+    again = done_lines(res.stderr)
+    assert len(again) == len(set(again)) == 9 - len(first)
+    assert not set(again) & set(done_lines(err1))  # none trained twice
     assert doc["trained"] == 9 - len(first) and doc["stopped"] == "every run of the grid is trained"
     log = doc["decisions"]
     assert log[0]["kind"] == "seed design" and len(log[0]["runs"]) == 8 and len(log) == 2
