@@ -17,6 +17,8 @@ from gaitforecast.errors import GaitforecastError
 
 _EXEC = "Execution"
 _MLFLOW = "MLflow"
+CompileOption = typer.Option(False, "--compile", help="Train under torch.compile: faster steps after a compile of "
+                             "~1-2 min per model size (cached on disk); pays on long runs.", rich_help_panel=_EXEC)
 
 
 def _cache_dir(store: Path, cache_dir: Optional[Path]) -> Path:
@@ -162,9 +164,7 @@ def run_small(
                                          rich_help_panel=_EXEC),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Data cache (default: <store folder>/cache).",
                                              rich_help_panel=_EXEC),
-    compile: bool = typer.Option(False, "--compile", help="Train under torch.compile: faster steps after a "
-                                 "compile of ~1-2 min per model size (cached on disk); pays on long runs.",
-                                 rich_help_panel=_EXEC),
+    compile: bool = CompileOption,
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the planned runs and exit."),
     yes: bool = typer.Option(False, "--yes", help="Plan and run a sweep of more than 1,000 runs."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars (one line per finished run)."),
@@ -241,9 +241,7 @@ def train(
     store: Path = StoreOption,
     device: Optional[str] = typer.Option(None, "--device", rich_help_panel=_EXEC),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", rich_help_panel=_EXEC),
-    compile: bool = typer.Option(False, "--compile", help="Train under torch.compile: faster steps after a "
-                                 "compile of ~1-2 min per model size (cached on disk); pays on long runs.",
-                                 rich_help_panel=_EXEC),
+    compile: bool = CompileOption,
     quiet: bool = typer.Option(False, "--quiet"),
     mlflow: Optional[str] = typer.Option(None, "--mlflow", help="Also log the run to this MLflow tracking URI.",
                                          rich_help_panel=_MLFLOW),

@@ -76,13 +76,14 @@ class Rotary(nn.Module):
         self.register_buffer("cos", cos, persistent=False)
         self.register_buffer("sin", sin, persistent=False)
 
-    def reset_buffers(self) -> None:
-        """Refill the tables (a model built on the meta device and moved with ``to_empty`` has them empty)."""
-        self.cos, self.sin = (t.to(self.cos.device) for t in self.tables(self.cos.shape[0]))
+    def reset_buffers(self, length: int | None = None) -> None:
+        """Fill the tables for ``length`` positions (default: as many as now; a model built on the meta device and
+        moved with ``to_empty`` has them empty), on the device they are on."""
+        self.cos, self.sin = (t.to(self.cos.device) for t in self.tables(length or self.cos.shape[0]))
 
     def forward(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         if n > self.cos.shape[0]:
-            self.cos, self.sin = (t.to(self.cos.device) for t in self.tables(2 * n))
+            self.reset_buffers(2 * n)
         return self.cos[:n], self.sin[:n]
 
     def tables(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:

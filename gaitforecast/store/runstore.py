@@ -107,6 +107,11 @@ def _status_where(status: str | None) -> tuple[str, list[Any]]:
     return ("WHERE status = ?", [status]) if status else ("", [])
 
 
+def _and(where: str, condition: str) -> str:
+    """``where`` (a WHERE clause or nothing) with ``condition`` added."""
+    return f"{where} AND {condition}" if where else f"WHERE {condition}"
+
+
 def _columns(fields: Sequence[str] | None) -> list[str]:
     if fields is None:
         return list(RUN_FIELDS)
@@ -122,7 +127,7 @@ def _page_ids(con: duckdb.DuckDBPyConnection, status: str | None, count: int, af
     and the key of the last one to start the next page from. The sort reads the key columns alone."""
     where, args = _status_where(status)
     if after is not None:
-        where = f"{where} {'AND' if where else 'WHERE'} ({_ORDER}) > (?, ?, ?, ?)"
+        where = _and(where, f"({_ORDER}) > (?, ?, ?, ?)")
         args = args + list(after)
     order = ", ".join(f"{key} DESC" for key in _ORDER_KEYS) if newest else _ORDER
     rows = con.execute(f"SELECT {_ORDER} FROM runs {where} ORDER BY {order} LIMIT {int(count)}", args).fetchall()
@@ -136,7 +141,7 @@ def _select_runs(con: duckdb.DuckDBPyConnection, status: str | None, columns: li
     table."""
     where, args = _status_where(status)
     if ids is not None:
-        where = f"{where} {'AND' if where else 'WHERE'} id IN (SELECT unnest(?::VARCHAR[]))"
+        where = _and(where, "id IN (SELECT unnest(?::VARCHAR[]))")
         args = args + [list(ids)]
     chosen = f"SELECT id FROM runs {where}"
     names = sorted(r[0] for r in con.execute(
@@ -488,9 +493,8 @@ class RunStore:
 
     def _refuse_bad_json(self, status: str | None) -> None:
         where, args = _status_where(status)
-        bad = self._read(lambda c: c.execute(
-            f"SELECT id FROM runs {where} {'AND' if where else 'WHERE'} NOT (coalesce(json_valid(config), true) AND "
-            "coalesce(json_valid(versions), true)) ORDER BY id LIMIT 1", args).fetchall())
+        where = _and(where, "NOT (coalesce(json_valid(config), true) AND coalesce(json_valid(versions), true))")
+        bad = self._read(lambda c: c.execute(f"SELECT id FROM runs {where} ORDER BY id LIMIT 1", args).fetchall())
         if bad:  # read in full to name the field as runs_records does
             self._records(self._read(lambda c: _select_runs(c, None, list(RUN_FIELDS), ids=[bad[0][0]])))
 
