@@ -49,7 +49,7 @@ CSV = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "chinchilla_e
 TRUTH = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
 COST = CostModel.per_param_sample(6.0)
 SEED_RUNS = 8  # the seed design: a Chinchilla law has 5 parameters and needs 7 configurations
-TABLES = ("synthetic", "grid", "chinchilla")
+TABLES = ("synthetic", "grid", "lattice", "chinchilla")
 
 
 def true_minimum(budget: float) -> float:
@@ -60,9 +60,11 @@ def true_minimum(budget: float) -> float:
     return float(np.min(t["E"] + t["A"] / n ** t["alpha"] + t["B"] / d ** t["beta"]))
 
 
-def synthetic_table(seed: int, noise: float = 0.01) -> pd.DataFrame:
-    n, d = np.meshgrid(np.geomspace(1e7, 1e9, 6), np.geomspace(1e8, 1e10, 6), indexing="ij")
-    n, d = n.ravel(), d.ravel()
+def synthetic_table(seed: int, noise: float = 0.01, levels: int = 6, seeds: int = 1) -> pd.DataFrame:
+    """The truth on a full ``levels`` x ``levels`` factorial grid over N 1e7-1e9 x D 1e8-1e10, each configuration
+    run ``seeds`` times (its own noise draw)."""
+    n, d = np.meshgrid(np.geomspace(1e7, 1e9, levels), np.geomspace(1e8, 1e10, levels), indexing="ij")
+    n, d = np.repeat(n.ravel(), seeds), np.repeat(d.ravel(), seeds)
     form = get_form("chinchilla")
     pred, _ = form.log_predict(theta_from_params("chinchilla", TRUTH), {"params": np.log(n), "samples": np.log(d)})
     loss = np.exp(pred + np.random.default_rng(seed).normal(0.0, noise, len(n)))
@@ -99,43 +101,106 @@ def measure(runs: pd.DataFrame, target: float, resamples: int, seed: int, test: 
 
 
 def play(grid: pd.DataFrame, target: float, resamples: int, batch: int, seed: int, test: pd.DataFrame | None,
-         start_seed: int = 0) -> dict:
-    """The full grid's (width, error), then one adaptive draw on ``grid`` with half its compute as the budget
-    (then, if it has not matched, the rest): the trajectory (compute spent, width, error after every refit) and
-    the compute at the first match."""
+         start_seed: int = 0, pool: pd.DataFrame | None = None) -> dict:
+    """The full grid's (width, error), then one adaptive draw with half the grid's compute as the budget (then,
+    if it has not matched, the rest of the grid's compute, or of ``pool``'s): the trajectory (compute spent,
+    width, error after every refit) and the compute at the first match. The adaptive design picks its runs from
+    ``pool`` (default: the grid's own runs)."""
     total = float(grid["flops"].sum())
-    flops = grid["flops"].to_numpy()
-    cands = Candidates(grid["params"].to_numpy(), grid["samples"].to_numpy(), flops, tuple(grid["id"]))
+    pool = grid if pool is None else pool
+    flops = pool["flops"].to_numpy()
+    cands = Candidates(pool["params"].to_numpy(), pool["samples"].to_numpy(), flops, tuple(pool["id"]))
     full_width, full_error = measure(grid, target, resamples, seed, test)
-    pool = np.arange(len(grid))
+    start = np.arange(len(pool))
     if start_seed:  # other draws start from another cheap spread: picked from a random 80 % of the grid
         rng = np.random.default_rng(start_seed)
-        pool = np.sort(rng.choice(len(grid), size=int(0.8 * len(grid)), replace=False))
-    used = np.zeros(len(grid), bool)
-    used[pool[spread_runs(cands.params[pool], cands.samples[pool], cands.flops[pool], SEED_RUNS)]] = True
+        start = np.sort(rng.choice(len(pool), size=int(0.8 * len(pool)), replace=False))
+    used = np.zeros(len(pool), bool)
+    used[start[spread_runs(cands.params[start], cands.samples[start], cands.flops[start], SEED_RUNS)]] = True
     steps, match = [], None
-    for budget in (0.5 * total, np.inf):  # half the grid's compute, then the rest
+    for budget in (0.5 * total, np.inf if pool is grid else total):  # half the grid's compute, then the rest
         while match is None:
             spent = float(flops[used].sum())
             affordable = ~used & (flops <= budget - spent)
             if affordable.any():
-                design = plan_next(grid[used], "loss", cands.subset(affordable), target, COST, budget - spent,
+                design = plan_next(pool[used], "loss", cands.subset(affordable), target, COST, budget - spent,
                                    n=batch, law="chinchilla", n_resamples=resamples, seed=seed, horizon=None)
                 width = design.current_width
                 error = None if width is None else error_of(design.predicted, design.boot.law, target, test)
             else:
-                width, error = measure(grid[used], target, resamples, seed, test)
-            steps.append({"spent": spent, "width": width, "error": error})
+                width, error = measure(pool[used], target, resamples, seed, test)
+            steps.append({"spent": spent, "width": width, "error": error, "runs": np.flatnonzero(used)})
             if width is not None and width <= full_width and error <= full_error + full_width / 4:
                 match = spent
             if match is not None or not affordable.any():
                 break
             used[np.flatnonzero(affordable)[[s.index for s in design.suggestions]]] = True
-    if match is None and used.all():  # the whole grid is the full grid (a refit of it can differ by resampling)
+    if match is None and pool is grid and used.all():  # the whole grid is the full grid (a refit can differ)
         match = total
-    return {"steps": steps, "match": match, "ratio": None if match is None else match / total,
-            "full": (full_width, full_error), "at_half": next((s for s in reversed(steps)
+    return {"steps": steps, "match": match, "ratio": None if match is None else match / total, "pool": pool,
+            "full": (full_width, full_error), "at_match": steps[-1] if match is not None else None, "at_half": next((s for s in reversed(steps)
                                                                 if s["spent"] <= 0.5 * total), steps[-1])}
+
+
+def true_information(params: np.ndarray, samples: np.ndarray, target: float) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of the true law's Jacobian at each run (d ln loss / d theta) and the gradient of the forecast
+    (ln loss at the compute-optimal split of ``target``): under the true law with scatter s, runs S give the
+    forecast a variance s^2 grad' (J_S' J_S)^-1 grad (to first order), whatever design chose them."""
+    form, theta = get_form("chinchilla"), theta_from_params("chinchilla", TRUTH)
+    jac = form.log_predict(theta, {"params": np.log(params), "samples": np.log(samples)})[1]
+
+    def forecast(th: np.ndarray) -> float:
+        n = np.geomspace(1e6, 1e13, 20001)
+        return float(np.min(form.log_predict(th, {"params": np.log(n), "samples": np.log(target / (6.0 * n))})[0]))
+
+    eps = 1e-5
+    grad = np.array([(forecast(theta + eps * e) - forecast(theta - eps * e)) / (2 * eps) for e in np.eye(len(theta))])
+    return jac, grad
+
+
+def true_width_ratio(grid: pd.DataFrame, pool: pd.DataFrame, runs: np.ndarray | None, target: float) -> float:
+    """The forecast's width from ``pool``'s ``runs`` over the grid's, under the true law to first order (NaN
+    when ``runs`` is None): what the design's runs give on average, free of one refit's noise."""
+    if runs is None:
+        return float("nan")
+    jac_grid, grad = true_information(grid["params"].to_numpy(), grid["samples"].to_numpy(), target)
+    jac = true_information(pool["params"].to_numpy()[runs], pool["samples"].to_numpy()[runs], target)[0]
+    return float(np.sqrt((grad @ np.linalg.solve(jac.T @ jac, grad)) / (grad @ np.linalg.solve(jac_grid.T @ jac_grid,
+                                                                                              grad))))
+
+
+def oracle_fraction(grid: pd.DataFrame, pool: pd.DataFrame, target: float) -> tuple[float, float]:
+    """What a design that knew the true law could do with ``pool``'s runs: (the least share of the grid's compute
+    at which its runs reach the grid's forecast variance, the width ratio to the grid it reaches within half the
+    grid's compute). Greedy most-variance-removed per FLOP (Sherman-Morrison updates), started from every run."""
+    total = float(grid["flops"].sum())
+    jac_grid, grad = true_information(grid["params"].to_numpy(), grid["samples"].to_numpy(), target)
+    info = jac_grid.T @ jac_grid
+    goal = float(grad @ np.linalg.solve(info, grad))
+    jac, _ = true_information(pool["params"].to_numpy(), pool["samples"].to_numpy(), target)
+    flops = pool["flops"].to_numpy()
+    best_fraction, best_half = np.inf, np.inf
+    for first in range(len(flops)):
+        cov = np.eye(len(grad)) * 1e6  # (J'J)^-1 under a vague prior
+        free = np.ones(len(flops), bool)
+        spent, c = 0.0, first
+        while True:
+            row = jac[c]
+            k = cov @ row
+            cov = cov - np.outer(k, k) / (1.0 + row @ k)
+            free[c] = False
+            spent += float(flops[c])
+            var = float(grad @ cov @ grad)
+            if spent <= 0.5 * total:
+                best_half = min(best_half, var)
+            if var <= goal:
+                best_fraction = min(best_fraction, spent / total)
+            if not free.any() or spent >= total or (var <= goal and spent > 0.5 * total):
+                break
+            u, q = jac @ (cov @ grad), np.sum((jac @ cov) * jac, axis=1)
+            gain = np.where(free, u * u / (1.0 + q) / flops, -np.inf)
+            c = int(np.argmax(gain))
+    return best_fraction, float(np.sqrt(best_half / goal))
 
 
 def report(name: str, results: list[dict], seconds: float) -> None:
@@ -149,12 +214,24 @@ def report(name: str, results: list[dict], seconds: float) -> None:
         print(f"  draw {i:2d}: full grid width {w:.4g} error {e:.4g} | matched at {shown} of its compute | at half: "
               f"width {half['width'] or float('nan'):.4g} error {half['error'] or float('nan'):.4g} "
               f"({len(r['steps'])} refits)")
+        if "oracle" in r:
+            fraction, at_half = r["oracle"]
+            print(f"           under the true law: this design's runs at the match give {r['true_ratio']:.3f}x the "
+                  f"grid's width; an oracle design reaches the grid's width at {fraction:.3f} of its compute "
+                  f"({at_half:.3f}x its width within half)")
     finite = ratios[np.isfinite(ratios)]
     print(f"  compute ratio adaptive / full grid: median {np.median(ratios):.3f}, max "
           f"{(np.max(ratios) if np.isfinite(ratios).all() else float('inf')):.3f}"
           + (f" (matched draws: median {np.median(finite):.3f})" if len(finite) else ""))
     print(f"  failures (more than half the grid's compute, or never): {fails} of {len(results)} "
           f"({fails / len(results):.0%})")
+    if all("oracle" in r for r in results):
+        oracle = np.array([r["oracle"][0] for r in results])
+        true = np.array([r["true_ratio"] for r in results])
+        print(f"  oracle (knows the true law, greedy per FLOP from every start): reaches the grid's width at a median "
+              f"{np.median(oracle):.3f} of its compute (max {np.max(oracle):.3f}; more than half in "
+              f"{int(np.sum(oracle > 0.5))} of {len(results)}); this design's matched runs give a median "
+              f"{np.nanmedian(true) if np.isfinite(true).any() else float('nan'):.3f}x the grid's width under the true law")
 
 
 def main() -> None:
@@ -180,13 +257,22 @@ def main() -> None:
                 grid, test, target, title = (synthetic_table(seed=100 + draw), None, 1e21,
                                              "synthetic truth on a 6 x 6 grid (N 1e7-1e9 x D 1e8-1e10, 1 % noise), "
                                              "target 1e21 FLOPs")
+            elif name == "lattice":
+                grid, test, target, title = (synthetic_table(seed=100 + draw), None, 1e21,
+                                             "6 x 6 grid as above; the adaptive design picks from an 11 x 11 "
+                                             "lattice over the same ranges, 2 seeds each, target 1e21 FLOPs")
+                pool = synthetic_table(seed=200 + draw, levels=11, seeds=2)
             else:
                 grid, test = chinchilla_tables()
                 target = float(test["flops"].max())
                 title = (f"Chinchilla table: {len(grid)} runs <= 5.3e20 FLOPs, the {len(test)} larger ones are the "
                          f"truth, target {target:.3g} FLOPs")
-            results.append(play(grid, target, args.resamples, args.batch, draw, test,
-                                start_seed=draw if name == "chinchilla" else 0))
+            result = play(grid, target, args.resamples, args.batch, draw, test,
+                          start_seed=draw if name == "chinchilla" else 0, pool=pool if name == "lattice" else None)
+            if test is None:  # a known truth: what a design that knew it could do, and where this one stands
+                result["oracle"] = oracle_fraction(grid, result["pool"], target)
+                result["true_ratio"] = true_width_ratio(grid, result["pool"], result["at_match"]["runs"], target)
+            results.append(result)
             print(f"  {name} draw {draw}: ratio {results[-1]['ratio']}", file=sys.stderr, flush=True)
         report(title, results, time.perf_counter() - start)
 

@@ -79,6 +79,23 @@ def test_budget_and_count_are_respected_and_unaffordable_runs_never_suggested():
         suggest(boot, cands, 1e21, COST, budget=1e10)
 
 
+def test_a_plans_large_runs_wait_for_the_cheap_runs_it_starts_with():
+    """Planned to a budget, the best plan here is one the knapsack guard anchors on a large run (15 % of the
+    grid's compute). Its runs are trained most variance removed per FLOP first, so the cheap ones come first and
+    the large one waits for their refit (before this ordering, the large run was the first suggestion)."""
+    runs = synthetic_runs("chinchilla", TRUTH, n_configs=12, noise=0.01, seed=3, params_range=(1e7, 4e7),
+                          samples_range=(1e8, 4e8))
+    boot = fit_for_design(runs, "loss", "chinchilla", n_resamples=100)
+    n, d = (a.ravel() for a in np.meshgrid(np.geomspace(1e7, 1e9, 6), np.geomspace(1e8, 1e10, 6), indexing="ij"))
+    cands = Candidates(n, d, 6 * n * d)
+    total = cands.flops.sum()
+    design = suggest(boot, cands, 1e21, COST, budget=0.3 * total, n=3, horizon=None)
+    assert 0.25 * total < design.plan_flops <= 0.3 * total  # the plan spends the budget, large runs included
+    assert max(s.flops for s in design.suggestions) < 1e-3 * total  # but starts with its cheap runs
+    widths = [design.current_width] + [s.expected_width for s in design.suggestions]
+    assert all(a > b for a, b in zip(widths, widths[1:]))
+
+
 def test_condition_is_the_kalman_update_of_the_ensemble_covariance():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(4000, 4)) @ np.array([[1, .5, 0, .2], [0, 1, .3, 0], [0, 0, 1, .4], [0, 0, 0, 1]])

@@ -376,6 +376,10 @@ def suggest(boot: BootstrapResult, candidates: Candidates, target_budget: float,
     for other, var in plans[1:]:  # another plan only when it is better beyond rounding (same runs, other order)
         if var < least * (1 - 1e-6):
             plan, least = other, var
+    if plan is not plans[0][0]:  # the plan's runs, most variance removed per FLOP first: its large run waits until
+        in_plan = np.zeros(len(candidates), bool)  # the cheap ones it starts with have been refitted
+        in_plan[plan] = True
+        plan = _greedy(x, candidates.flops, in_plan, np.inf, None, s * s)[0]
     spread_h = np.diff(np.percentile(h, [2.5, 97.5], axis=0), axis=0)[0]
     picks = []
     for c in plan[:n]:
