@@ -31,8 +31,9 @@ Where the truth is known (every table but chinchilla) each draw also prints the 
 true law, greedy most-variance-removed per FLOP under its first-order information, started from every run; the
 least share of the grid's compute at which it reaches the grid's forecast variance, and the width ratio it
 reaches within half. And the true-law width of this design's runs, at half the grid's compute and at its match:
-the refit's measured width scatters about it by +-10-15 %, so a match where the true-law ratio is above 1 was a
-refit that came out narrow. A subset of the grid never carries more information than the grid, so picking from the
+the refit's measured width scatters about it, so a match where the true-law ratio is above 1 was a refit that came
+out narrow; the draw then goes on to its *true-law match*, the first compute where its runs' true-law width is at
+most the grid's (and the error criterion holds), reported beside the measured one. A subset of the grid never carries more information than the grid, so picking from the
 grid's own runs the oracle needs most of its compute; ``--oracle`` prints the oracle for other candidate pools
 (seconds).
 """
@@ -118,7 +119,9 @@ def play(grid: pd.DataFrame, target: float, resamples: int, batch: int, seed: in
     """The full grid's (width, error), then one adaptive draw with half the grid's compute as the budget (then,
     if it has not matched, the rest of the grid's compute, or of ``pool``'s): the trajectory (compute spent,
     width, error after every refit) and the compute at the first match. The adaptive design picks its runs from
-    ``pool`` (default: the grid's own runs)."""
+    ``pool`` (default: the grid's own runs). With a known truth (``test`` None) every step also has the true-law
+    width ratio of its runs to the grid's (:func:`true_width_ratio`), and the draw goes on to the *true-law
+    match* too: the first compute where that ratio is at most 1 and the error criterion holds."""
     total = float(grid["flops"].sum())
     pool = grid if pool is None else pool
     flops = pool["flops"].to_numpy()
@@ -130,9 +133,14 @@ def play(grid: pd.DataFrame, target: float, resamples: int, batch: int, seed: in
         start = np.sort(rng.choice(len(pool), size=int(0.8 * len(pool)), replace=False))
     used = np.zeros(len(pool), bool)
     used[start[spread_runs(cands.params[start], cands.samples[start], cands.flops[start], SEED_RUNS)]] = True
-    steps, match = [], None
+    steps, match, true_match = [], None, None
+    truth = test is None
+
+    def done() -> bool:
+        return match is not None and (true_match is not None or not truth)
+
     for budget in (0.5 * total, np.inf if pool is grid else total):  # half the grid's compute, then the rest
-        while match is None:
+        while not done():
             spent = float(flops[used].sum())
             affordable = ~used & (flops <= budget - spent)
             if affordable.any():
@@ -142,17 +150,26 @@ def play(grid: pd.DataFrame, target: float, resamples: int, batch: int, seed: in
                 error = None if width is None else error_of(design.predicted, design.boot.law, target, test)
             else:
                 width, error = measure(pool[used], target, resamples, seed, test)
-            steps.append({"spent": spent, "width": width, "error": error, "runs": np.flatnonzero(used)})
-            if width is not None and width <= full_width and error <= full_error + full_width / 4:
+            runs = np.flatnonzero(used)
+            true = true_width_ratio(grid, pool, runs, target) if truth else float("nan")
+            steps.append({"spent": spent, "width": width, "error": error, "runs": runs, "true": true})
+            error_ok = width is not None and error <= full_error + full_width / 4
+            if match is None and error_ok and width <= full_width:
                 match = spent
-            if match is not None or not affordable.any():
+            if true_match is None and error_ok and true <= 1.0:
+                true_match = spent
+            if done() or not affordable.any():
                 break
             used[np.flatnonzero(affordable)[[s.index for s in design.suggestions]]] = True
-    if match is None and pool is grid and used.all():  # the whole grid is the full grid (a refit can differ)
-        match = total
+    if pool is grid and used.all():  # the whole grid is the full grid (a refit of it can differ by resampling)
+        match = total if match is None else match
+        true_match = total if true_match is None else true_match
+    at_match = next((s for s in steps if s["spent"] == match), None)
     return {"steps": steps, "match": match, "ratio": None if match is None else match / total, "pool": pool,
-            "full": (full_width, full_error), "at_match": steps[-1] if match is not None else None, "at_half": next((s for s in reversed(steps)
-                                                                if s["spent"] <= 0.5 * total), steps[-1])}
+            "true_ratio": None if true_match is None else true_match / total,
+            "true_at_match": float("nan") if at_match is None else at_match["true"],
+            "full": (full_width, full_error),
+            "at_half": next((s for s in reversed(steps) if s["spent"] <= 0.5 * total), steps[-1])}
 
 
 def true_information(params: np.ndarray, samples: np.ndarray, target: float) -> tuple[np.ndarray, np.ndarray]:
@@ -178,8 +195,11 @@ def true_width_ratio(grid: pd.DataFrame, pool: pd.DataFrame, runs: np.ndarray | 
         return float("nan")
     jac_grid, grad = true_information(grid["params"].to_numpy(), grid["samples"].to_numpy(), target)
     jac = true_information(pool["params"].to_numpy()[runs], pool["samples"].to_numpy()[runs], target)[0]
-    return float(np.sqrt((grad @ np.linalg.solve(jac.T @ jac, grad)) / (grad @ np.linalg.solve(jac_grid.T @ jac_grid,
-                                                                                              grad))))
+    try:
+        var = grad @ np.linalg.solve(jac.T @ jac, grad)
+    except np.linalg.LinAlgError:  # runs that do not identify the law
+        return float("inf")
+    return float(np.sqrt(var / (grad @ np.linalg.solve(jac_grid.T @ jac_grid, grad))))
 
 
 def oracle_fraction(grid: pd.DataFrame, pool: pd.DataFrame, target: float) -> tuple[float, float]:
@@ -216,9 +236,17 @@ def oracle_fraction(grid: pd.DataFrame, pool: pd.DataFrame, target: float) -> tu
     return best_fraction, float(np.sqrt(best_half / goal))
 
 
-def report(name: str, results: list[dict], seconds: float) -> None:
-    ratios = np.array([r["ratio"] if r["ratio"] is not None else np.inf for r in results])
+def _ratios(values: list) -> np.ndarray:
+    return np.array([np.inf if v is None else v for v in values], dtype=float)
+
+
+def _summary(ratios: np.ndarray) -> str:
     fails = int(np.sum(ratios > 0.5))
+    return (f"median {np.median(ratios):.3f}, max {np.max(ratios):.3f}; failures (more than half the grid's "
+            f"compute, or never): {fails} of {len(ratios)} ({fails / len(ratios):.0%})")
+
+
+def report(name: str, results: list[dict], seconds: float) -> None:
     print(f"\n{name}: {len(results)} draws in {seconds:.0f} s")
     for i, r in enumerate(results):
         w, e = r["full"]
@@ -228,25 +256,22 @@ def report(name: str, results: list[dict], seconds: float) -> None:
               f"width {half['width'] or float('nan'):.4g} error {half['error'] or float('nan'):.4g} "
               f"({len(r['steps'])} refits)")
         if "oracle" in r:
-            fraction, at_half = r["oracle"]
-            print(f"           under the true law: this design's runs give {r['true_half']:.3f}x the grid's width at "
-                  f"half, {r['true_ratio']:.3f}x at the match; an oracle design reaches the grid's width at "
-                  f"{fraction:.3f} of its compute ({at_half:.3f}x its width within half)")
-    finite = ratios[np.isfinite(ratios)]
-    print(f"  compute ratio adaptive / full grid: median {np.median(ratios):.3f}, max "
-          f"{(np.max(ratios) if np.isfinite(ratios).all() else float('inf')):.3f}"
-          + (f" (matched draws: median {np.median(finite):.3f})" if len(finite) else ""))
-    print(f"  failures (more than half the grid's compute, or never): {fails} of {len(results)} "
-          f"({fails / len(results):.0%})")
+            true = "-" if r["true_ratio"] is None else f"{r['true_ratio']:.3f}"
+            print(f"           under the true law: its runs give {r['true_at_match']:.3f}x the grid's width at the "
+                  f"match, {half['true']:.3f}x at half; true-law match at {true} of the compute; the oracle's at "
+                  f"{r['oracle'][0]:.3f} ({r['oracle'][1]:.3f}x the grid's width within half)")
+    print("  compute ratio adaptive / full grid, measured widths: " + _summary(_ratios([r["ratio"] for r in results])))
     if all("oracle" in r for r in results):
         oracle = np.array([r["oracle"][0] for r in results])
-        true = np.array([r["true_ratio"] for r in results])
+        at_match = np.array([r["true_at_match"] for r in results])
+        print("  true-law match (the design's runs reach the grid's true-law width): "
+              + _summary(_ratios([r["true_ratio"] for r in results])))
+        print(f"  at the measured match, the true-law width of its runs: median {np.nanmedian(at_match):.3f}x the "
+              f"grid's (range {np.nanmin(at_match):.3f}-{np.nanmax(at_match):.3f}); at half the grid's compute, a "
+              f"median {np.median([r['at_half']['true'] for r in results]):.3f}x")
         print(f"  oracle (knows the true law, greedy per FLOP from every start): reaches the grid's width at a median "
-              f"{np.median(oracle):.3f} of its compute (max {np.max(oracle):.3f}; more than half in "
-              f"{int(np.sum(oracle > 0.5))} of {len(results)}); under the true law this design's runs give a median "
-              f"{np.median([r['true_half'] for r in results]):.3f}x the grid's width at half its compute (oracle "
-              f"{np.median([r['oracle'][1] for r in results]):.3f}x), "
-              f"{np.nanmedian(true) if np.isfinite(true).any() else float('nan'):.3f}x at the match")
+              f"{np.median(oracle):.3f} of its compute (max {np.max(oracle):.3f}); within half, a median "
+              f"{np.median([r['oracle'][1] for r in results]):.3f}x its width")
 
 
 def oracle_pools() -> None:
@@ -300,11 +325,8 @@ def main() -> None:
                          f"truth, target {target:.3g} FLOPs")
             result = play(grid, target, args.resamples, args.batch, draw, test,
                           start_seed=draw if name == "chinchilla" else 0, pool=pool if name == "lattice" else None)
-            if test is None:  # a known truth: what a design that knew it could do, and where this one stands
+            if test is None:  # a known truth: what a design that knew it could do
                 result["oracle"] = oracle_fraction(grid, result["pool"], target)
-                result["true_ratio"] = true_width_ratio(grid, result["pool"], (result["at_match"] or {}).get("runs"),
-                                                        target)
-                result["true_half"] = true_width_ratio(grid, result["pool"], result["at_half"]["runs"], target)
             results.append(result)
             print(f"  {name} draw {draw}: ratio {results[-1]['ratio']}", file=sys.stderr, flush=True)
         report(title, results, time.perf_counter() - start)
