@@ -13,7 +13,8 @@ observing c with one run's scatter s^2 leaves
 Runs are planned greedily, most variance removed per FLOP first, each pick conditioning the ensemble (a serial
 square-root update of its anomalies) before the next is chosen, so a plan does not pay twice for one question;
 with a finite budget the plans that start from one of the runs removing most variance outright are tried too
-and the plan leaving the least variance wins (many cheap runs can be worth less than one large one). Use
+and the plan leaving the least variance wins (many cheap runs can be worth less than one large one); its runs are
+then put in order, most variance removed per FLOP first, so a large run waits for the refit after the cheap ones. Use
 :func:`suggest` on a :class:`BootstrapResult` and candidate arrays, or :func:`plan_next` on a runs table (fit,
 bootstrap and suggest in one call; the adaptive sweep and the benchmark use it). The assumptions, also in the README:
 
