@@ -55,7 +55,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from gaitforecast.laws import CostModel  # noqa: E402
 from gaitforecast.errors import GaitforecastError  # noqa: E402
 from gaitforecast.laws.candidates import Candidates, spread_runs  # noqa: E402
-from gaitforecast.laws.design import fit_for_design, forecast_ensemble, plan_next  # noqa: E402
+from gaitforecast.laws.belief import fit_for_design, forecast_ensemble  # noqa: E402
+from gaitforecast.laws.design import plan_next  # noqa: E402
 from gaitforecast.laws.forms import get_form  # noqa: E402
 from gaitforecast.laws.synthetic import synthetic_runs, theta_from_params  # noqa: E402
 

@@ -15,7 +15,8 @@ from gaitforecast.dashboard import ENTRY_SCRIPT, designview
 from gaitforecast.errors import GaitforecastError
 from gaitforecast.laws import CostModel
 from gaitforecast.laws.candidates import Candidates, spread_runs, table_grid
-from gaitforecast.laws.design import condition, fit_for_design, suggest
+from gaitforecast.laws.belief import fit_for_design
+from gaitforecast.laws.design import condition, suggest
 from gaitforecast.laws.synthetic import synthetic_runs
 from gaitforecast.store import RunStore
 from laws_data import CHINCHILLA_CSV, chinchilla_runs

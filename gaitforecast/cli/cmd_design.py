@@ -95,7 +95,8 @@ def suggest_cmd(
     """Which runs to train next: rank candidate runs by expected narrowing of the forecast at a target budget per
     FLOP, within a compute budget."""
     from gaitforecast import forecast
-    from gaitforecast.laws.design import OBJECTIVES, plan_next
+    from gaitforecast.laws.belief import OBJECTIVES
+    from gaitforecast.laws.design import plan_next
 
     if budget is None:
         raise GaitforecastError("pass --budget FLOPS: what the suggested runs may cost together (e.g. 3e13)")

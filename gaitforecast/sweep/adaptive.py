@@ -103,7 +103,8 @@ def run_adaptive(planned: list[PlannedRun], store: Any, budget: float, train: Ca
     """
     from gaitforecast.forecast import cost_model
     from gaitforecast.laws.candidates import Candidates, spread_runs
-    from gaitforecast.laws.design import design_fit, design_law, forecast_ensemble, plan_next
+    from gaitforecast.laws.belief import forecast_ensemble
+    from gaitforecast.laws.design import design_fit, design_law, plan_next
     from gaitforecast.laws.forms import FORMS
     from gaitforecast.metrics import MAIN_METRIC
 
