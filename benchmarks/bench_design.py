@@ -67,12 +67,16 @@ SEED_RUNS = 8  # the seed design: a Chinchilla law has 5 parameters and needs 7 
 TABLES = ("synthetic", "grid", "lattice", "chinchilla")
 
 
+def log_minimum(theta: np.ndarray, budget: float, points: int = 20001) -> float:
+    """ln of a Chinchilla law's loss at its compute-optimal split of ``budget`` (a grid of ``points`` over N)."""
+    n = np.geomspace(1e6, 1e13, points)
+    return float(np.min(get_form("chinchilla").log_predict(theta, {"params": np.log(n),
+                                                                    "samples": np.log(budget / (6.0 * n))})[0]))
+
+
 def true_minimum(budget: float) -> float:
     """The true law's loss at its compute-optimal split of ``budget`` (fine grid over N)."""
-    n = np.geomspace(1e6, 1e13, 200001)
-    d = budget / (6.0 * n)
-    t = TRUTH
-    return float(np.min(t["E"] + t["A"] / n ** t["alpha"] + t["B"] / d ** t["beta"]))
+    return float(np.exp(log_minimum(theta_from_params("chinchilla", TRUTH), budget, 200001)))
 
 
 def synthetic_table(seed: int, noise: float = 0.01, levels: int = 6, seeds: int = 1) -> pd.DataFrame:
@@ -121,7 +125,7 @@ def play(grid: pd.DataFrame, target: float, resamples: int, batch: int, seed: in
     if it has not matched, the rest of the grid's compute, or of ``pool``'s): the trajectory (compute spent,
     width, error after every refit) and the compute at the first match. The adaptive design picks its runs from
     ``pool`` (default: the grid's own runs). With a known truth (``test`` None) every step also has the true-law
-    width ratio of its runs to the grid's (:func:`true_width_ratio`), and the draw goes on to the *true-law
+    width ratio of its runs to the grid's (:meth:`TrueLaw.width_ratio`), and the draw goes on to the *true-law
     match* too: the first compute where that ratio is at most 1 and the error criterion holds."""
     total = float(grid["flops"].sum())
     pool = grid if pool is None else pool
@@ -135,10 +139,10 @@ def play(grid: pd.DataFrame, target: float, resamples: int, batch: int, seed: in
     used = np.zeros(len(pool), bool)
     used[start[spread_runs(cands.params[start], cands.samples[start], cands.flops[start], SEED_RUNS)]] = True
     steps, match, true_match = [], None, None
-    truth = test is None
+    truth = TrueLaw(grid, target) if test is None else None
 
     def done() -> bool:
-        return match is not None and (true_match is not None or not truth)
+        return match is not None and (true_match is not None or truth is None)
 
     for budget in (0.5 * total, np.inf if pool is grid else total):  # half the grid's compute, then the rest
         while not done():
@@ -152,7 +156,7 @@ def play(grid: pd.DataFrame, target: float, resamples: int, batch: int, seed: in
             else:
                 width, error = measure(pool[used], target, resamples, seed, test)
             runs = np.flatnonzero(used)
-            true = true_width_ratio(grid, pool, runs, target) if truth else float("nan")
+            true = truth.width_ratio(pool.iloc[runs]) if truth is not None else float("nan")
             steps.append({"spent": spent, "width": width, "error": error, "runs": runs, "true": true})
             error_ok = width is not None and error <= full_error + full_width / 4
             if match is None and error_ok and width <= full_width:
@@ -167,54 +171,50 @@ def play(grid: pd.DataFrame, target: float, resamples: int, batch: int, seed: in
         true_match = total if true_match is None else true_match
     at_match = next((s for s in steps if s["spent"] == match), None)
     return {"steps": steps, "match": match, "ratio": None if match is None else match / total, "pool": pool,
+            "truth": truth,
             "true_ratio": None if true_match is None else true_match / total,
             "true_at_match": float("nan") if at_match is None else at_match["true"],
             "full": (full_width, full_error),
             "at_half": next((s for s in reversed(steps) if s["spent"] <= 0.5 * total), steps[-1])}
 
 
-def true_information(params: np.ndarray, samples: np.ndarray, target: float,
-                     theta: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Rows of the true law's Jacobian at each run (d ln loss / d theta) and the gradient of the forecast
-    (ln loss at the compute-optimal split of ``target``): under the true law with scatter s, runs S give the
-    forecast a variance s^2 grad' (J_S' J_S)^-1 grad (to first order), whatever design chose them."""
-    form = get_form("chinchilla")
-    theta = theta_from_params("chinchilla", TRUTH) if theta is None else theta
-    jac = form.log_predict(theta, {"params": np.log(params), "samples": np.log(samples)})[1]
+class TrueLaw:
+    """A Chinchilla law's first-order information about the forecast (ln loss at the compute-optimal split of
+    ``target``), with the grid's runs as the yardstick: under the law with scatter s, runs S give the forecast a
+    variance s^2 grad' (J_S' J_S)^-1 grad, whatever design chose them. ``theta`` defaults to the true law."""
 
-    def forecast(th: np.ndarray) -> float:
-        n = np.geomspace(1e6, 1e13, 20001)
-        return float(np.min(form.log_predict(th, {"params": np.log(n), "samples": np.log(target / (6.0 * n))})[0]))
+    def __init__(self, grid: pd.DataFrame, target: float, theta: np.ndarray | None = None) -> None:
+        self.theta = theta_from_params("chinchilla", TRUTH) if theta is None else theta
+        eps = 1e-5
+        self.grad = np.array([(log_minimum(self.theta + eps * e, target) - log_minimum(self.theta - eps * e, target))
+                              / (2 * eps) for e in np.eye(len(self.theta))])
+        self.goal = self.variance(self.jacobian(grid))
 
-    eps = 1e-5
-    grad = np.array([(forecast(theta + eps * e) - forecast(theta - eps * e)) / (2 * eps) for e in np.eye(len(theta))])
-    return jac, grad
+    def jacobian(self, runs: pd.DataFrame) -> np.ndarray:
+        """Rows d ln loss / d theta at each run."""
+        logx = {"params": np.log(runs["params"].to_numpy()), "samples": np.log(runs["samples"].to_numpy())}
+        return get_form("chinchilla").log_predict(self.theta, logx)[1]
+
+    def variance(self, jac: np.ndarray) -> float:
+        """grad' (J'J)^-1 grad: the forecast's variance from these runs over s^2 (inf when they do not identify
+        the law)."""
+        try:
+            return float(self.grad @ np.linalg.solve(jac.T @ jac, self.grad))
+        except np.linalg.LinAlgError:
+            return float("inf")
+
+    def width_ratio(self, runs: pd.DataFrame) -> float:
+        """The forecast's width from ``runs`` over the grid's: what they give on average, free of one refit's
+        noise."""
+        return float(np.sqrt(self.variance(self.jacobian(runs)) / self.goal))
 
 
-def true_width_ratio(grid: pd.DataFrame, pool: pd.DataFrame, runs: np.ndarray | None, target: float) -> float:
-    """The forecast's width from ``pool``'s ``runs`` over the grid's, under the true law to first order (NaN
-    when ``runs`` is None): what the design's runs give on average, free of one refit's noise."""
-    if runs is None:
-        return float("nan")
-    jac_grid, grad = true_information(grid["params"].to_numpy(), grid["samples"].to_numpy(), target)
-    jac = true_information(pool["params"].to_numpy()[runs], pool["samples"].to_numpy()[runs], target)[0]
-    try:
-        var = grad @ np.linalg.solve(jac.T @ jac, grad)
-    except np.linalg.LinAlgError:  # runs that do not identify the law
-        return float("inf")
-    return float(np.sqrt(var / (grad @ np.linalg.solve(jac_grid.T @ jac_grid, grad))))
-
-
-def oracle_fraction(grid: pd.DataFrame, pool: pd.DataFrame, target: float,
-                    theta: np.ndarray | None = None) -> tuple[float, float]:
+def oracle_fraction(grid: pd.DataFrame, pool: pd.DataFrame, law: TrueLaw) -> tuple[float, float]:
     """What a design that knew the true law could do with ``pool``'s runs: (the least share of the grid's compute
     at which its runs reach the grid's forecast variance, the width ratio to the grid it reaches within half the
     grid's compute). Greedy most-variance-removed per FLOP (Sherman-Morrison updates), started from every run."""
     total = float(grid["flops"].sum())
-    jac_grid, grad = true_information(grid["params"].to_numpy(), grid["samples"].to_numpy(), target, theta)
-    info = jac_grid.T @ jac_grid
-    goal = float(grad @ np.linalg.solve(info, grad))
-    jac, _ = true_information(pool["params"].to_numpy(), pool["samples"].to_numpy(), target, theta)
+    grad, goal, jac = law.grad, law.goal, law.jacobian(pool)
     flops = pool["flops"].to_numpy()
     best_fraction, best_half = np.inf, np.inf
     for first in range(len(flops)):
@@ -282,9 +282,10 @@ def oracle_pools() -> None:
     """The oracle alone (seconds): how much of the 6 x 6 grid's compute a design that knew the true law needs to
     reach the grid's forecast width, by what it may pick from."""
     grid = synthetic_table(seed=100)
+    law = TrueLaw(grid, 1e21)
     print("oracle under the true law (first order), the 6 x 6 grid as the baseline, target 1e21 FLOPs:")
     for levels, seeds in ((6, 1), (6, 2), (6, 3), (11, 1), (11, 2), (11, 3)):
-        fraction, at_half = oracle_fraction(grid, synthetic_table(seed=200, levels=levels, seeds=seeds), 1e21)
+        fraction, at_half = oracle_fraction(grid, synthetic_table(seed=200, levels=levels, seeds=seeds), law)
         what = "the grid's own runs" if (levels, seeds) == (6, 1) else f"{levels} x {levels} lattice, {seeds} seed(s)"
         print(f"  picking from {what:<28}: reaches the grid's width at {fraction:.3f} of its compute; within half "
               f"{at_half:.3f}x its width")
@@ -330,10 +331,10 @@ def main() -> None:
             result = play(grid, target, args.resamples, args.batch, draw, test,
                           start_seed=draw if name == "chinchilla" else 0, pool=pool if name == "lattice" else None)
             if test is None:  # a known truth: what a design that knew it could do
-                result["oracle"] = oracle_fraction(grid, result["pool"], target)
+                result["oracle"] = oracle_fraction(grid, result["pool"], result["truth"])
             elif draw == 0:  # no truth: the law fitted to all the table's runs stands in for it
                 whole = fit_for_design(pd.concat([grid, test]), "loss", "chinchilla", 20, 0).law.theta
-                stand_in = oracle_fraction(grid, grid, target, whole)
+                stand_in = oracle_fraction(grid, grid, TrueLaw(grid, target, whole))
             results.append(result)
             print(f"  {name} draw {draw}: ratio {results[-1]['ratio']}", file=sys.stderr, flush=True)
         report(title, results, time.perf_counter() - start)
