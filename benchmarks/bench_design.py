@@ -155,9 +155,8 @@ def play(grid: pd.DataFrame, target: float, resamples: int, batch: int, seed: in
                 error = None if width is None else error_of(design.predicted, design.boot.law, target, test)
             else:
                 width, error = measure(pool[used], target, resamples, seed, test)
-            runs = np.flatnonzero(used)
-            true = truth.width_ratio(pool.iloc[runs]) if truth is not None else float("nan")
-            steps.append({"spent": spent, "width": width, "error": error, "runs": runs, "true": true})
+            true = truth.width_ratio(pool[used]) if truth is not None else float("nan")
+            steps.append({"spent": spent, "width": width, "error": error, "true": true})
             error_ok = width is not None and error <= full_error + full_width / 4
             if match is None and error_ok and width <= full_width:
                 match = spent
