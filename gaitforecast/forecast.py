@@ -402,7 +402,10 @@ def backtest_via(runs: pd.DataFrame, request: Request, via: str, fit_below: floa
 
 def compare(runs: pd.DataFrame, request: Request = Request(resamples=COMPARE_RESAMPLES)) -> laws.Comparison:
     """The two most-run architectures at matched compute, both fitted with one form: the requested one, or for
-    ``default``/``auto`` the default form that each architecture's runs can carry."""
+    ``default``/``auto`` the default form that each architecture's runs can carry (chinchilla when both carry
+    it). With chinchilla the result also has each family's exponents with intervals and beta(A) - beta(B) with
+    its interval (``exponents``; ``request.resamples`` independent resamples per family, seeded from
+    ``request.seed``); with another form ``exponents_note`` says why there are none."""
     runs = with_kind(runs, request.metric, request.kind)
     archs = laws.compared_archs(runs)
     parts, subsampled = [], {}

@@ -121,6 +121,31 @@ def test_compare_json(tmp_path):
     out = run_json("compare", "--store", store, "--law", "power-compute", *FAST)
     assert out["metric"] == "loss" and out["dominates"] == "gaitformer"
     assert len(out["rows"]) == 8 and {"diff", "diff_lo", "diff_hi", "better"} <= set(out["rows"][0])
+    assert out["law"] == "power-compute" and out["exponents"] is None and out["beta_difference"] is None
+    assert out["exponents_notes"][0].startswith("no exponents or beta difference: the power-compute law")
+
+
+def test_compare_json_carries_exponents_and_the_beta_difference(tmp_path):
+    """Two families on Chinchilla laws with data exponents 0.30 (gaitformer, more runs: the first) and 0.55."""
+    slow = {"E": 0.5, "A": 60.0, "B": 80.0, "alpha": 0.35, "beta": 0.30}
+    fast = {"E": 0.5, "A": 60.0, "B": 2400.0, "alpha": 0.35, "beta": 0.55}
+    a = synthetic_runs("chinchilla", slow, n_configs=30, seed=1, arch="gaitformer")
+    b = synthetic_runs("chinchilla", fast, n_configs=28, seed=2, arch="gaitpt")
+    store = tmp_path / "two.duckdb"
+    RunStore(store).import_runs(pd.concat([a, b]).drop(columns="id"), "two.csv")
+    out = run_json("compare", "--store", store, "--resamples", "100")
+    assert out["law"] == "chinchilla" and out["beta_difference_of"] == ["gaitformer", "gaitpt"]
+    assert set(out["exponents"]) == {"gaitformer", "gaitpt"}
+    for arch, truth in (("gaitformer", slow), ("gaitpt", fast)):
+        assert set(out["exponents"][arch]) == {"alpha", "beta"}
+        for name, (value, lo, hi) in out["exponents"][arch].items():
+            assert lo < value < hi and lo < truth[name] < hi
+    value, lo, hi = out["beta_difference"]
+    assert value == pytest.approx(-0.25, abs=0.03) and lo < value < hi < 0
+    assert out["beta_verdict"].startswith("gaitpt scales better with data") and out["exponents_notes"] == []
+    human = CliRunner().invoke(app, ["compare", "--store", str(store), "--resamples", "100"])
+    assert human.exit_code == 0 and "data scaling: gaitpt scales better with data" in human.stderr
+    assert "which excludes zero" in human.stderr
 
 
 def test_unknown_metric_lists_the_known_ones(chinchilla_store):
@@ -170,5 +195,6 @@ def test_compare_default_law_fits_the_architecture_with_the_fewest_runs(tmp_path
     RunStore(store).import_runs(pd.concat([a, b]).drop(columns="id"), "uneven.csv")
     out = run_json("compare", "--store", store, *FAST)
     assert out["law"] == "power-compute" and len(out["rows"]) == 8
+    assert out["exponents"] is None and out["exponents_notes"][0].endswith("(gaitpt: 5 distinct runs, 7 needed)")
     forced = run_cli("compare", "--store", store, "--law", "chinchilla", "--resamples", "50")
     assert forced.returncode == 2 and "needs at least 7 distinct runs" in forced.stderr

@@ -252,11 +252,25 @@ def test_architectures_page(own, chin, monkeypatch):
     rows = at.dataframe[0].value
     assert len(rows) == 8 and (rows["diff"] < 0).all()  # GaitFormer's law is worse at every budget
     assert "gaitpt" in at.success[0].value
-    per_arch, diff = specs(at)
+    per_arch, diff, exponents = specs(at)
     colors = {enc["color"]["field"] for enc in layer_encodings(per_arch)}
     assert colors == {"arch"} and len(per_arch["layer"]) == 3
     assert diff["layer"][1]["encoding"]["y2"]["field"] == "diff_hi"
     assert diff["layer"][1]["encoding"]["x"]["scale"]["type"] == "log"
+    # both families follow one law with alpha 0.30 and beta 0.35: the exponents' intervals hold them, and the
+    # interval of the beta difference holds zero (`compare`'s numbers, through the forecast use case)
+    table = at.dataframe[1].value
+    assert len(table) == 4 and set(table["arch"]) == {"gaitpt", "gaitformer"}
+    assert dict(zip(table["arch"], table["runs"])) == {"gaitpt": 24, "gaitformer": 12}
+    for row in table.to_dict(orient="records"):
+        lo, hi = row["95% low"], row["95% high"]
+        assert lo < ds.TRUE_LAW[row["arch"]][row["exponent"]] < hi and lo < row["value"] < hi
+    assert at.info[0].value.startswith("neither family scales better with data with 95 % confidence")
+    difference = metrics(at)["β(gaitpt) − β(gaitformer), 95% interval"]
+    value, lo, hi = map(float, re.fullmatch(r"(\S+) \[(\S+), (\S+)\]", difference).groups())
+    assert lo < 0 < hi and lo < value < hi
+    assert [enc["yOffset"]["field"] for enc in layer_encodings(exponents)] == ["arch", "arch"]
+    assert exponents["layer"][0]["encoding"]["x2"]["field"] == "hi"
 
     at = page(chin, "architectures", monkeypatch)
     assert "only one" in at.info[0].value and not specs(at)
@@ -428,5 +442,8 @@ def test_pages_open_on_the_arch_with_most_runs_and_a_law_its_runs_carry(tmp_path
     assert at.sidebar.selectbox(key="law").value == "power-compute"
     assert not at.exception and not at.error and metrics(at)["Runs fitted"] == "5"
     arch_page = page(store, "architectures", monkeypatch)
-    assert not arch_page.error and "compared with `power-compute`" in " ".join(c.value for c in arch_page.caption)
+    captions = " ".join(c.value for c in arch_page.caption)
+    assert not arch_page.error and "compared with `power-compute`" in captions
     assert len(arch_page.dataframe[0].value) == 8
+    assert "dots: its runs (gaitformer 20, gaitpt 5)" in captions  # both families' laws drawn, with their runs
+    assert arch_page.info[-1].value.endswith("needs more runs than the store has (gaitpt: 5 distinct runs, 7 needed)")

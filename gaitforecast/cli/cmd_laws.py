@@ -219,7 +219,8 @@ def compare_cmd(
     resamples: int = typer.Option(forecast.COMPARE_RESAMPLES, "--resamples", help="Bootstrap resamples per architecture."),
     seed: int = SeedOption, kind: Optional[str] = KindOption, json_out: bool = JsonOption,
 ) -> None:
-    """Compare two architectures: the metric difference at matched compute, with an interval."""
+    """Compare two architectures: the metric difference at matched compute, with an interval; with the Chinchilla
+    law also each one's exponents and the difference in the data exponent beta, with intervals."""
     runs = forecast.read_runs(store)
     with _progress("comparing"):
         result = forecast.compare(runs, Request(metric=metric, law=law, kind=kind, resamples=resamples, seed=seed))
@@ -235,4 +236,21 @@ def compare_cmd(
                       f"{row['diff']:+.4g}", f"[{row['diff_lo']:+.4g}, {row['diff_hi']:+.4g}]", row["better"] or "-")
     console.print(table)
     console.print(f"dominates: {result.dominates or 'neither at every budget'}", highlight=False)
-    _warn(result.warnings)
+    if result.exponents is not None:
+        _print_exponents(result.exponents)
+    _warn(result.warnings + out["exponents_notes"])
+
+
+def _print_exponents(exponents: laws.ExponentComparison) -> None:
+    """Each family's exponents with their intervals, then the verdict on the data exponent."""
+    table = Table(title="exponents (alpha: parameters, beta: data; larger falls faster)")
+    for col in ("architecture", "alpha", "95 % interval", "beta", "95 % interval"):
+        table.add_column(col)
+
+    def cells(value: float, lo: float | None, hi: float | None) -> tuple[str, str]:
+        return f"{value:.3g}", "held (not identified)" if lo is None else f"[{lo:.3g}, {hi:.3g}]"
+
+    for arch, got in exponents.exponents.items():
+        table.add_row(arch, *cells(*got["alpha"]), *cells(*got["beta"]))
+    console.print(table)
+    console.print(f"data scaling: {exponents.verdict()}", highlight=False)

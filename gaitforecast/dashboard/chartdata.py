@@ -172,3 +172,12 @@ def observed_optima(minima: pd.DataFrame) -> pd.DataFrame:
 def backtest_rows(rows: pd.DataFrame) -> pd.DataFrame:
     """A laws Backtest's rows as :func:`charts.predicted_vs_actual` reads them (lo, hi, inside)."""
     return rows.rename(columns={"pi_lo": "lo", "pi_hi": "hi", "inside_pi": "inside"})
+
+
+def exponent_rows(exponents: dict[str, dict[str, list]]) -> pd.DataFrame:
+    """A comparison's exponents (``{arch: {name: [value, lo, hi]}}``, as `compare --json` prints them) as one row
+    per architecture and exponent: arch, exponent, value, lo, hi (NaN for an exponent held fixed)."""
+    rows = [{"arch": arch, "exponent": name, "value": value, "lo": lo, "hi": hi}
+            for arch, named in exponents.items() for name, (value, lo, hi) in named.items()]
+    return pd.DataFrame(rows, columns=["arch", "exponent", "value", "lo", "hi"]).astype(
+        {"value": float, "lo": float, "hi": float})

@@ -246,6 +246,20 @@ def difference(rows: pd.DataFrame, title: str) -> alt.LayerChart:
     return alt.layer(zero, band, line).properties(height=260)
 
 
+def exponents(rows: pd.DataFrame) -> alt.LayerChart:
+    """Each architecture's exponents (``arch``, ``exponent``, ``value``, ``lo``, ``hi``) as points with their
+    interval, one row per exponent, the architectures side by side in it. Layers: interval rule, point."""
+    color = alt.Color("arch:N").title(None).scale(range=SERIES_COLORS)
+    y = alt.Y("exponent:N").title(None)
+    tips = _tooltip(rows, ["arch", "exponent", "value", "lo", "hi"])
+    rule = alt.Chart(rows.dropna(subset=["lo", "hi"])).mark_rule(strokeWidth=2).encode(
+        x=alt.X("lo:Q").title("exponent (95% interval)").scale(zero=False), x2="hi", y=y,
+        yOffset="arch:N", color=color, tooltip=tips)
+    point = alt.Chart(rows).mark_point(filled=True, size=70).encode(
+        x=alt.X("value:Q").scale(zero=False), y=y, yOffset="arch:N", color=color, tooltip=tips)
+    return alt.layer(rule, point).properties(height=160)
+
+
 def predicted_vs_actual(rows: pd.DataFrame, title: str) -> alt.LayerChart:
     """Backtest: predicted (with its interval ``lo``..``hi``) against actual, log-log, with the y = x line.
     Three layers: identity rule, interval bars, points coloured by whether the actual is inside the interval."""

@@ -18,13 +18,13 @@ import streamlit as st
 from gaitforecast import forecast
 from gaitforecast.dashboard import data as store_data
 from gaitforecast.dashboard.chartdata import (  # noqa: F401  (the pages' chart data, re-exported)
-    FRONTIER_POINTS, allocation_lines, backtest_rows, band_frame, default_budget, empirical_frontier, fit_points,
-    fitted_target, frontier_curve, held_options, iso_minima, kind_of, observed_optima, series, series_points,
-    split_interval, target_title,
+    FRONTIER_POINTS, allocation_lines, backtest_rows, band_frame, default_budget, empirical_frontier,
+    exponent_rows, fit_points, fitted_target, frontier_curve, held_options, iso_minima, kind_of, observed_optima,
+    series, series_points, split_interval, target_title,
 )
 from gaitforecast.errors import GaitforecastError
 from gaitforecast.laws import (
-    FORM_NAMES, BootstrapResult, CostModel, IsoFlopResult, compare,
+    FORM_NAMES, BootstrapResult, CostModel, IsoFlopResult,
     curve, diagnose, get_form, isoflop, prepare, rank_forms,
 )
 from gaitforecast.laws.data import metric_kind, to_target  # noqa: F401  (the Forecast page converts with to_target)
@@ -189,9 +189,10 @@ def comparison_law(path: str, sig: tuple, metric: str, preferred: str) -> str:
 
 @st.cache_data(max_entries=16, show_spinner="Comparing architectures ...")
 def comparison(path: str, sig: tuple, metric: str, law: str, n_boot: int) -> Outcome:
-    """The two most-run architectures compared at matched compute (a laws Comparison)."""
+    """The two most-run architectures compared at matched compute, with their exponents when ``law`` is
+    chinchilla (the forecast use case's comparison, as `gaitforecast compare` prints it: a laws Comparison)."""
     runs = runs_for(path, sig, None)
-    return _guard(compare, runs, metric, law=law, n_resamples=n_boot, seed=SEED, cost_for=forecast.cost_model)
+    return _guard(forecast.compare, runs, forecast.Request(metric=metric, law=law, resamples=n_boot, seed=SEED))
 
 
 def via_options(runs: pd.DataFrame, metric: str, metrics: list[str]) -> list[str]:

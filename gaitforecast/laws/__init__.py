@@ -10,10 +10,12 @@ Typical use, on any DataFrame shaped like ``RunStore.runs()``::
 
 from gaitforecast.laws.allocate import Allocation, CostModel, allocate, closed_form, cost_model_for, frontier
 from gaitforecast.laws.backtest import (
-    Backtest, Comparison, backtest, candidate_laws, compare, compared_archs, comparison_law, default_cutoff,
-    fallback_law, rank_forms, resolve_law, select_law,
+    Backtest, backtest, candidate_laws, default_cutoff, fallback_law, rank_forms, resolve_law, select_law, shortfall,
 )
 from gaitforecast.laws.bootstrap import BootstrapResult, bootstrap, curve
+from gaitforecast.laws.comparison import (
+    Comparison, ExponentComparison, compare, compare_exponents, compared_archs, comparison_law,
+)
 from gaitforecast.laws.data import LawData, choose_metric, is_accuracy_metric, metric_columns, metric_kind, prepare
 from gaitforecast.laws.diagnostics import diagnose, seed_noise, unidentified_exponents
 from gaitforecast.laws.fit import FittedLaw, LawFitter, fit_law
@@ -27,5 +29,5 @@ __all__ = [
     "unidentified_exponents", "choose_metric", "closed_form", "compare", "cost_model_for", "curve", "default_cutoff", "diagnose", "fit_law",
     "frontier", "get_form", "is_accuracy_metric", "isoflop", "metric_columns", "metric_kind", "prepare", "rank_forms",
     "resolve_law", "seed_noise", "select_law", "fallback_law", "comparison_law", "SAMPLE_HOW", "stratified_sample",
-    "compared_archs",
+    "compared_archs", "ExponentComparison", "compare_exponents", "shortfall",
 ]

@@ -1,4 +1,4 @@
-"""Does the law extrapolate? Rollout backtests, form selection by held-out error, architecture comparison.
+"""Does the law extrapolate? Rollout backtests, form selection by held-out error, the default form.
 
 A backtest fits on the runs below a compute cutoff and predicts every larger run (the OLMo-core "rollout"
 protocol, fitting.md §3.11): per-run predictions with 95 % prediction intervals, median and mean relative error,
@@ -9,7 +9,6 @@ and picks the one that extrapolates best; in-sample fit never picks the form.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -17,7 +16,6 @@ import pandas as pd
 from gaitforecast.errors import GaitforecastError
 from gaitforecast.laws import progress
 from gaitforecast.laws.threads import single_blas_thread
-from gaitforecast.laws.allocate import CostModel, cost_model_for, optimal_draws
 from gaitforecast.laws.bootstrap import bootstrap
 from gaitforecast.laws.data import LawData, prepare
 from gaitforecast.laws.fit import fit_data
@@ -158,98 +156,6 @@ def select_law(runs: pd.DataFrame | LawData, metric: str | None = None, laws: li
     return str(ok.iloc[0]["law"])
 
 
-@dataclass(frozen=True)
-class Comparison:
-    """Metric of each architecture at matched compute (compute-optimal where the law allocates), B minus A."""
-
-    metric: str
-    law: str
-    arch_a: str
-    arch_b: str
-    higher_is_better: bool
-    rows: pd.DataFrame
-    dominates: str | None  # the arch better at every budget with 95 % confidence, if any
-    subsampled: dict | None = None  # arch -> the subsample it was fitted on (see stratified_sample), if any
-    warnings: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        out = {k: v for k, v in self.__dict__.items() if k != "rows"}
-        out["rows"] = self.rows.to_dict(orient="records")
-        return out
-
-
-def compared_archs(runs: pd.DataFrame) -> list[str]:
-    """The two architectures :func:`compare` compares: the two with the most runs (none without an arch column)."""
-    return list(runs["arch"].value_counts().index[:2].astype(str)) if "arch" in runs.columns else []
-
-
-@single_blas_thread
-def compare(runs: pd.DataFrame, metric: str | None = None, law: str = "chinchilla", budgets=None,
-            n_resamples: int = 500, seed: int = 0, level: float = 0.95,
-            cost_for: Callable[[pd.DataFrame, str], CostModel] = cost_model_for,
-            archs: list[str] | None = None) -> Comparison:
-    """Fit each of the two architectures (``archs``, default :func:`compared_archs`), compare the metric at matched
-    compute. ``cost_for(runs, arch)`` prices a configuration (default: the runs' FLOPs / (N x D) ratio).
-
-    The difference (B - A, in the metric's units) comes with a percentile interval from independent bootstraps.
-    Budgets default to 8 points across the compute range both architectures cover.
-    """
-    if "arch" not in runs.columns or runs["arch"].dropna().nunique() < 2:
-        raise GaitforecastError("compare needs runs of at least two architectures (an 'arch' column)")
-    form = get_form(law)
-    archs = compared_archs(runs) if archs is None else list(archs)
-    results = {}
-    for arch in progress.over(archs, "fitting each architecture", unit="architectures"):
-        part = runs[runs["arch"].astype(str) == arch]
-        data = prepare(part, metric, ("flops",) + form.inputs)
-        boot = bootstrap(fit_data(form, data), n_resamples=n_resamples, seed=seed)
-        cost = cost_for(part, arch) if "params" in form.inputs else CostModel.per_param_sample(6.0)
-        results[arch] = (boot, cost, data.logx["flops"])
-    lo = max(r[2].min() for r in results.values())
-    hi = min(r[2].max() for r in results.values())
-    if budgets is None:
-        if hi <= lo:
-            raise GaitforecastError("the architectures' runs cover disjoint compute ranges; pass budgets to compare at")
-        budgets = np.exp(np.linspace(lo, hi, 8))
-    accuracy = results[archs[0]][0].law.data.accuracy
-    rows, tail = [], 50.0 * (1 - level)
-    for budget in np.atleast_1d(budgets).astype(float):
-        draws = {}
-        for arch, (boot, cost, _) in results.items():
-            thetas = np.vstack([boot.law.theta[None, :], boot.thetas])
-            y = boot.law.data.to_metric_units(optimal_draws(boot.law, thetas, budget, cost)[2])
-            draws[arch] = y
-        a, b = draws[archs[0]], draws[archs[1]]
-        m = min(len(a), len(b)) - 1
-        diff = b[1:m + 1] - a[1:m + 1]
-        d_lo, d_hi = np.percentile(diff, [tail, 100 - tail])
-        sign = 1.0 if accuracy else -1.0  # positive "advantage of B" means B is better
-        better = None
-        if d_lo * d_hi > 0:  # the interval excludes zero
-            better = archs[1] if sign * d_lo > 0 else archs[0]
-        rows.append({"budget_flops": budget, archs[0]: a[0], archs[1]: b[0], "diff": b[0] - a[0],
-                     "diff_lo": d_lo, "diff_hi": d_hi, "better": better})
-    table = pd.DataFrame(rows)
-    winners = set(table["better"])
-    dominates = winners.pop() if len(winners) == 1 and None not in winners else None
-    return Comparison(metric=results[archs[0]][0].law.metric, law=law, arch_a=archs[0], arch_b=archs[1],
-                      higher_is_better=accuracy, rows=table, dominates=dominates)
-
-
-def comparison_law(runs: pd.DataFrame, metric: str | None = None, preferred: str | None = None) -> str:
-    """One law form for both architectures of :func:`compare`: ``preferred`` when each architecture's runs can
-    carry it (its inputs present, enough distinct configurations), else the default choice that both can carry
-    (chinchilla if both would take it, else power-compute). The CLI and the dashboard both ask this."""
-    archs = list(runs["arch"].astype(str).value_counts().index[:2]) if "arch" in runs.columns else []
-    datas = [prepare(runs[runs["arch"].astype(str) == a], metric, ()) for a in archs]
-    if preferred not in (None, "default", "auto"):
-        form = get_form(preferred)
-        if all(all(k in d.logx for k in form.inputs) and len(np.unique(d.groups)) >= form.min_runs for d in datas):
-            return preferred
-    chosen = {resolve_law(d, "default") for d in datas}
-    return chosen.pop() if len(chosen) == 1 else "power-compute"
-
-
 def _choosable(data: LawData, budget: bool, leave_out: str | None = None) -> list[str]:
     """Candidate forms for an automatic choice: those that answer a compute budget when ``budget``."""
     return [name for name in candidate_laws(data) if name != leave_out and (not budget or FORMS[name].answers_budget)]
@@ -273,8 +179,20 @@ def resolve_law(data: LawData, law: str | None = "default", budget: bool = False
         return law
     if law == "auto":
         return select_law(data, laws=_choosable(data, budget), fit_below=fit_below)
-    chinchilla = FORMS["chinchilla"]
-    two_axes = {"params", "samples"} <= set(data.logx) and all(np.ptp(data.logx[a]) > 0 for a in chinchilla.inputs)
-    if two_axes and len(np.unique(data.groups)) >= chinchilla.min_runs:
-        return "chinchilla"
-    return "power-compute"
+    return "chinchilla" if shortfall(data, "chinchilla") is None else "power-compute"
+
+
+def shortfall(data: LawData, law: str) -> str | None:
+    """Why these runs cannot carry ``law`` (an input missing or not varying, too few distinct runs), or None when
+    they can."""
+    form = get_form(law)
+    missing = [axis for axis in form.inputs if axis not in data.logx]
+    if missing:
+        return f"no {' or '.join(missing)}"
+    flat = [axis for axis in form.inputs if np.ptp(data.logx[axis]) == 0]
+    if flat:
+        return f"{' and '.join(flat)} do not vary"
+    distinct = len(np.unique(data.groups))
+    if distinct < form.min_runs:
+        return f"{distinct} distinct runs, {form.min_runs} needed"
+    return None

@@ -1,4 +1,5 @@
-"""Architectures: GaitPT vs GaitFormer (the two most-run architectures) at equal compute."""
+"""Architectures: GaitPT vs GaitFormer (the two most-run architectures) at equal compute, and which scales better
+with data (their Chinchilla exponents with intervals). The numbers are `gaitforecast compare`'s."""
 
 from __future__ import annotations
 
@@ -47,20 +48,21 @@ c1.metric(f"{a} at {ui.fmt(mid['budget'])} FLOPs", f"{mid[a]:.4g}")
 c2.metric(f"{b} at {ui.fmt(mid['budget'])} FLOPs", f"{mid[b]:.4g}")
 c3.metric(f"{b} − {a}", f"{mid['diff']:+.3g}", help=f"95% interval [{mid['diff_lo']:.3g}, {mid['diff_hi']:.3g}]")
 
-# ---- each architecture's compute-optimal curve with its band, and its runs
-target = fits.fitted_target(ctx.metric, ctx.law, fits.runs_for(ctx.path, ctx.sig, None))
+# ---- each architecture's law (the comparison's form) at its compute-optimal split with its band, and its runs
+target = fits.fitted_target(ctx.metric, law, fits.runs_for(ctx.path, ctx.sig, None))
 y_title = fits.target_title(ctx.metric, target)
-curves, dots = [], []
+curves, dots, n_runs = [], [], {}
 for arch in (a, b):
-    front = fits.frontier(ctx.path, ctx.sig, ctx.metric, ctx.law, ctx.n_boot, arch)
-    fit = fits.fitted(ctx.path, ctx.sig, ctx.metric, ctx.law, ctx.n_boot, arch)
+    front = fits.frontier(ctx.path, ctx.sig, ctx.metric, law, ctx.n_boot, arch)
+    fit = fits.fitted(ctx.path, ctx.sig, ctx.metric, law, ctx.n_boot, arch)
     if front.ok:
         curves.append(fits.series(fits.frontier_curve(front.value, target), arch))
     elif fit.ok and "flops" in fit.value.law.form.inputs:
-        got = fits.law_curve(ctx.path, ctx.sig, ctx.metric, ctx.law, ctx.n_boot, arch, "flops")
+        got = fits.law_curve(ctx.path, ctx.sig, ctx.metric, law, ctx.n_boot, arch, "flops")
         if got.ok:
             curves.append(fits.series(fits.band_frame(got.value, "flops", "flops", target), arch))
     if fit.ok:
+        n_runs[arch] = fit.value.law.n_runs
         p = fits.fit_points(fit.value, fits.runs_for(ctx.path, ctx.sig, arch))
         if "flops" in p:
             dots.append(fits.series_points(p, arch))
@@ -68,9 +70,33 @@ if curves:
     st.altair_chart(charts.banded_lines(pd.concat(curves, ignore_index=True), "flops", y_title, series="arch",
                                         points=pd.concat(dots, ignore_index=True) if dots else None),
                     width="stretch")
-    st.caption("Lines: each architecture's law at its compute-optimal split, bands 95%; dots: its runs.")
+    st.caption(f"Lines: each architecture's `{law}` law at its compute-optimal split, bands 95%; dots: its runs ("
+               + ", ".join(f"{arch} {n}" for arch, n in n_runs.items()) + ").")
 
 st.subheader(f"Difference {b} − {a} in {cmp.metric}")
 st.altair_chart(charts.difference(rows, f"{b} − {a}"), width="stretch")
 st.dataframe(rows, hide_index=True, width="stretch", key="compare_table",
              column_config={"budget": st.column_config.NumberColumn("FLOPs", format="scientific")})
+
+# ---- which family scales better with data: the exponents and beta(A) - beta(B), as `gaitforecast compare`
+st.subheader("Which family scales better with data")
+exps = cmp.exponents
+if exps is None:
+    st.info(cmp.exponents_note)
+else:
+    if exps.excludes_zero:
+        st.success(exps.verdict())
+    else:
+        st.info(exps.verdict())
+    for note in exps.notes:
+        st.warning(note)
+    table = fits.exponent_rows(exps.exponents)
+    st.altair_chart(charts.exponents(table), width="stretch")
+    shown = table.assign(runs=table["arch"].map(n_runs)).rename(columns={"lo": "95% low", "hi": "95% high"})
+    st.dataframe(shown, hide_index=True, width="stretch", key="exponents_table")
+    if exps.beta_difference is not None:
+        d, lo, hi = exps.beta_difference
+        st.metric(f"β({a}) − β({b}), 95% interval", f"{d:+.3g} [{lo:+.3g}, {hi:+.3g}]",
+                  help=f"From {ctx.n_boot} independent run-level resamples of each family, paired draw by draw.")
+    st.caption("alpha: the parameter exponent, beta: the data exponent of E + A/N^alpha + B/D^beta; the larger "
+               "exponent falls faster. Points: the fit, bars: 95% bootstrap intervals.")
