@@ -1,22 +1,24 @@
 """Training-step speed of the model families on this CPU (one process, side by side).
 
-    .venv/bin/python benchmarks/bench_models.py [--threads N] [--json] [--skip-published] [--no-compile]
+    .venv/bin/python benchmarks/bench_models.py [--threads N] [--before COMMIT] [--json] [--skip-published]
+                                                [--no-compile]
 
 A step is forward + backward + AdamW on a SimCLR batch (B sequences x 2 views, one forward over 2B).
 Achieved GFLOP/s = 3 x forward FLOPs x 2 views x sequences/s, compared with a square-matmul peak measured in
 the same process in the dtype the row ran in. Two sections, each printing its ratios:
 
-1. **Published size** (width 32, T 60) at batch 16, 32 and 64: a fair original GaitPT (``fair_gaitpt.py``:
-   torch's own nn.TransformerEncoder layers, einops, fp32; with the published dropout 0.05 and with dropout 0,
-   its fastest form), gaitforecast's v1 config, and v2 in the dtype the sweep would use here. The ratio
-   v2 / fair original is taken against the faster fair row.
-2. **Default sweep** GaitPT widths and GaitFormer widths as the default profile trains them (its frames,
-   batch and precision), beside **before**: the GaitPT code of commit 6e076c3 (the last commit before the
-   step-time work), loaded from git into this process, at fp32 as that commit's profile trained. Rows are
-   interleaved (before, after, before, after ...) and the median is kept, so load on a shared machine hits
-   both alike. Without git history the before rows are skipped, said so. GaitPT also runs under torch.compile
-   as ``--compile`` trains it (steps after the compile; the compile's own time is printed as ``compile_s``).
-Takes about 5 minutes on 2 cores (a fair-original step at batch 64 alone takes ~25 s), plus 2-10 minutes of
+1. **Published size** (width 32, T 60) at batch 16, 32 and 64: the faithful original GaitPT (``fair_gaitpt.py``,
+   built as the released code builds it: torch's nn.TransformerEncoder layers, 8 heads, einops, fp32; with the
+   published dropout 0.05 and with dropout 0, its fastest form), gaitforecast's v1 config, and v2 in the dtype
+   the sweep would use here. The ratio v2 / fair original is taken against the faster fair row.
+2. **Sweep widths**: GaitPT at w4, w8, w16 and the default profile's GaitPT widths, GaitFormer at the profile's
+   widths, as the default profile trains them (its frames, batch and precision), beside **before**: the GaitPT
+   code of commit ``--before`` (default ef9fdca), loaded from git into this process and trained the same way.
+   Rows are interleaved (before, after, before, after ...) and the median is kept, so load on a shared machine
+   hits both alike; ``vs_before`` in ``--json`` has the ratio per width. Without git history the before rows are
+   skipped, said so. GaitPT also runs under torch.compile as ``--compile`` trains it (steps after the compile;
+   the compile's own time is printed as ``compile_s``).
+Takes about 5 minutes on 2 cores (a fair-original step at batch 64 alone takes ~10 s), plus 2-10 minutes of
 compiling for the compiled rows (less when torch's on-disk compile cache already holds the kernels).
 """
 
@@ -46,7 +48,8 @@ from gaitforecast.models.runtime import cpu_features, matmul_peak_gflops, pick_a
 from gaitforecast.sweep.spec import load_profile  # noqa: E402
 from gaitforecast.train.loop import compiled_model  # noqa: E402
 
-BEFORE_COMMIT = "6e076c3"
+BEFORE_COMMIT = "ef9fdca"
+GAITPT_WIDTHS = (4, 8, 16)  # the widths the step-speed target is stated at
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -122,6 +125,7 @@ def interleaved(timers: dict[str, StepTimer], rounds: int, seconds: float) -> di
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--before", default=BEFORE_COMMIT, help="the commit whose GaitPT code is the 'before' rows")
     parser.add_argument("--seconds", type=float, default=1.5, help="minimum timed seconds per measurement")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per comparison")
     parser.add_argument("--skip-published", action="store_true", help="only the default-sweep section")
@@ -136,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
     report: dict = dict(started=datetime.datetime.now().isoformat(timespec="seconds"), torch=torch.__version__,
                         threads=args.threads, cpu=cpu_features(), autocast=name.get(auto, str(auto)),
                         matmul_peak_gflops={"fp32": peaks[None], "bf16": peaks[torch.bfloat16]},
-                        published=[], sweep=[])
+                        before=args.before, published=[], sweep=[], vs_before={})
 
     def row(section: str, label: str, cfg: ModelConfig, batch: int, dtype: torch.dtype | None, rate: float,
             **extra) -> dict:
@@ -169,28 +173,24 @@ def main(argv: list[str] | None = None) -> None:
     profile = load_profile("default")
     frames, batch = profile.data.frames, profile.train.batch_size
     dtype = {"fp32": None, "bf16": torch.bfloat16, "auto": auto}[profile.train.precision]
-    before_cls = before_gaitpt()
+    before_cls = before_gaitpt(args.before)
     if before_cls is None:
-        print(f"no git history here: the 'before' rows (commit {BEFORE_COMMIT}) are skipped", file=sys.stderr)
-    widths = sorted({(b.arch, w) for b in profile.grid for w in b.widths})
+        print(f"no git history here: the 'before' rows (commit {args.before}) are skipped", file=sys.stderr)
+    widths = sorted({(b.arch, w) for b in profile.grid for w in b.widths} | {("gaitpt", w) for w in GAITPT_WIDTHS})
     for arch, width in widths:
         cfg = config_for(arch, width, frames=frames)
         timers = {"after": ours(cfg, batch, dtype)}
         if arch == "gaitpt" and before_cls is not None:
             old = before_cls(cfg)
-            timers["before"] = StepTimer(old, param_groups(old, cfg, lr=1e-4, weight_decay=0.05), frames, batch, None)
-            if dtype is not None:
-                timers["after fp32"] = ours(cfg, batch, None)
+            timers["before"] = StepTimer(old, param_groups(old, cfg, lr=1e-4, weight_decay=0.05), frames, batch, dtype)
             if not args.no_compile:
                 timers["compiled"] = ours(cfg, batch, dtype, compiled=True)
         rates = interleaved(timers, args.rounds if "before" in timers else 1, args.seconds)
         if "before" in rates:
-            row("sweep", f"before ({BEFORE_COMMIT}) {arch} w{width} T{frames}", cfg, batch, None, rates["before"])
-            if "after fp32" in rates:
-                row("sweep", f"after {arch} w{width} T{frames}", cfg, batch, None, rates["after fp32"],
-                    vs_before=round(rates["after fp32"] / rates["before"], 2))
+            row("sweep", f"before ({args.before}) {arch} w{width} T{frames}", cfg, batch, dtype, rates["before"])
             row("sweep", f"after {arch} w{width} T{frames} (as the sweep trains)", cfg, batch, dtype, rates["after"],
                 vs_before=round(rates["after"] / rates["before"], 2))
+            report["vs_before"][f"w{width}"] = round(rates["after"] / rates["before"], 3)
             if "compiled" in rates:
                 row("sweep", f"after {arch} w{width} T{frames}, --compile", cfg, batch, dtype, rates["compiled"],
                     vs_before=round(rates["compiled"] / rates["before"], 2),
