@@ -19,6 +19,8 @@ notes and in ``subsampled``.
 
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -418,8 +420,17 @@ def compare(runs: pd.DataFrame, request: Request = Request(resamples=COMPARE_RES
         runs = pd.concat(parts, ignore_index=True)
         runs.attrs = dict(parts[0].attrs)
     law = (laws.comparison_law(runs, request.metric) if request.law in (DEFAULT_LAW, "auto") else request.law)
-    result = laws.compare(runs, request.metric, law=law, n_resamples=request.resamples, seed=request.seed,
-                          cost_for=cost_model, archs=archs)
+    try:
+        result = laws.compare(runs, request.metric, law=law, n_resamples=request.resamples, seed=request.seed,
+                              cost_for=cost_model, archs=archs)
+    except GaitforecastError as exc:  # the default form could not be bootstrapped on one family's runs
+        if request.law not in (DEFAULT_LAW, "auto") or law == "power-compute":
+            raise
+        why = f"the {law} law could not be bootstrapped on {exc}"
+        result = laws.compare(runs, request.metric, law="power-compute", n_resamples=request.resamples,
+                              seed=request.seed, cost_for=cost_model, archs=archs)
+        result = dataclasses.replace(result, exponents_note=f"no exponents or beta difference: {why}; both families "
+                                     f"compared with power-compute instead (pass --law {law} to insist)")
     return replace(result, subsampled=subsampled or None,
                    warnings=[subsample_note(info, arch) for arch, info in subsampled.items()])
 

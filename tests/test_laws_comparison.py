@@ -104,3 +104,37 @@ def test_a_held_data_exponent_has_no_interval_and_no_difference():
     assert got.notes == [f"beta of fam-a is held at {free.law.params['beta']:.3g}: its runs do not identify it, so "
                          "it has no interval"]
     assert got.verdict() == "the data exponents cannot be compared: " + got.notes[0]
+
+
+# GaitPT's runs of the default profile (2026-12-08): rank-1 grows with data but not with width at these step counts,
+# so Chinchilla's bootstrap cannot refit them (most refits fail to converge).
+WIDTH_DOES_NOT_PAY = [  # params, samples, flops, seed, rank-1
+    (285080, 15360, 4.2048258048e12, 0, 0.0887), (73004, 30720, 2.509553664e12, 0, 0.1694),
+    (156906, 15360, 2.39869181952e12, 0, 0.0958), (285080, 7680, 2.1024129024e12, 0, 0.0683),
+    (73004, 15360, 1.254776832e12, 0, 0.1138), (156906, 7680, 1.19934590976e12, 0, 0.0606),
+    (285080, 3840, 1.0512064512e12, 0, 0.0546), (73004, 7680, 6.27388416e11, 0, 0.0642),
+    (156906, 3840, 5.9967295488e11, 1, 0.0606), (156906, 3840, 5.9967295488e11, 0, 0.0522),
+    (73004, 3840, 3.13694208e11, 1, 0.0418), (73004, 3840, 3.13694208e11, 0, 0.0571),
+]
+
+
+def test_compare_falls_back_to_power_compute_when_one_family_cannot_be_bootstrapped():
+    """The default form is chinchilla when both families have the runs; when one family's runs cannot be refitted
+    by its bootstrap, compare (the use case behind the CLI and the dashboard) compares both with power-compute and
+    says which family and why, instead of failing."""
+    from gaitforecast import forecast
+
+    rows = [dict(arch="gaitpt", params=p, samples=d, flops=c, seed=s, width=int(p), metric=m)
+            for p, d, c, s, m in WIDTH_DOES_NOT_PAY]
+    pt = pd.DataFrame(rows).rename(columns={"metric": "rank1"})
+    gf = synthetic_runs("power-compute", {"E": 0.001, "A": 40.0, "k": 0.12}, n_configs=20, noise=0.01, seed=3,
+                        arch="gf")
+    gf = gf.assign(rank1=np.exp(-gf["loss"])).drop(columns=["loss"])
+    runs = pd.concat([gf, pt], ignore_index=True)
+    with pytest.raises(Exception, match="gaitpt: only .* bootstrap refits converged"):
+        compare(runs, "rank1", law="chinchilla", n_resamples=200)
+    got = forecast.compare(runs, forecast.Request(metric="rank1", resamples=200))
+    assert got.law == "power-compute" and got.exponents is None
+    assert "could not be bootstrapped on gaitpt" in got.exponents_note
+    assert "compared with power-compute instead" in got.exponents_note
+    assert len(got.rows) == 8 and got.to_dict()["exponents_notes"] == [got.exponents_note]

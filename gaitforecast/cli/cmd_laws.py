@@ -233,7 +233,8 @@ def compare_cmd(
         table.add_column(col)
     for row in result.rows.to_dict(orient="records"):
         table.add_row(f"{row['budget_flops']:.3g}", f"{row[result.arch_a]:.4g}", f"{row[result.arch_b]:.4g}",
-                      f"{row['diff']:+.4g}", f"[{row['diff_lo']:+.4g}, {row['diff_hi']:+.4g}]", row["better"] or "-")
+                      f"{row['diff']:+.4g}", f"[{row['diff_lo']:+.4g}, {row['diff_hi']:+.4g}]",
+                      row["better"] if isinstance(row["better"], str) else "-")  # None or NaN: neither
     console.print(table)
     console.print(f"dominates: {result.dominates or 'neither at every budget'}", highlight=False)
     if result.exponents is not None:

@@ -200,7 +200,10 @@ def compare(runs: pd.DataFrame, metric: str | None = None, law: str = "chinchill
     for i, arch in enumerate(progress.over(archs, "fitting each architecture", unit="architectures")):
         part = runs[runs["arch"].astype(str) == arch]
         data = prepare(part, metric, ("flops",) + form.inputs)
-        boot = bootstrap(fit_data(form, data), n_resamples=n_resamples, seed=seed + i)
+        try:
+            boot = bootstrap(fit_data(form, data), n_resamples=n_resamples, seed=seed + i)
+        except GaitforecastError as exc:  # name the family whose runs the form could not be refitted on
+            raise GaitforecastError(f"{arch}: {str(exc).rstrip('.')}") from exc
         cost = cost_for(part, arch) if "params" in form.inputs else CostModel.per_param_sample(6.0)
         results[arch] = (boot, cost, data.logx["flops"])
         why_not[arch] = shortfall(data, "chinchilla")
