@@ -374,6 +374,16 @@ def backtest(runs: pd.DataFrame, request: Request = Request(resamples=BACKTEST_R
         name = str(ok.iloc[0]["law"])
     else:
         name = laws.resolve_law(data, request.law)
+        if request.law in (None, DEFAULT_LAW):  # the default form is the one the runs below the cutoff can carry
+            ln_c = data.logx["flops"] if "flops" in data.logx else None
+            if ln_c is not None:
+                cutoff = laws.default_cutoff(ln_c) if fit_below is None else float(fit_below)
+                below = laws.resolve_law(data.subset(ln_c <= np.log(cutoff)), request.law) if cutoff > 0 else name
+                if below != name:
+                    notes.append(f"the {name} law needs more runs below the cutoff than there are "
+                                 f"({laws.shortfall(data.subset(ln_c <= np.log(cutoff)), name)}); backtested "
+                                 f"{below} instead (pass --law {name} to insist)")
+                    name = below
     result = laws.backtest(data, law=name, fit_below=fit_below, n_resamples=request.resamples, seed=request.seed)
     return BacktestReport(result=result, ranking=ranking, selected=name, kind=data.kind, notes=notes,
                           subsampled=subsampled)

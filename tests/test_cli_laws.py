@@ -198,3 +198,23 @@ def test_compare_default_law_fits_the_architecture_with_the_fewest_runs(tmp_path
     assert out["exponents"] is None and out["exponents_notes"][0].endswith("(gaitpt: 5 distinct runs, 7 needed)")
     forced = run_cli("compare", "--store", store, "--law", "chinchilla", "--resamples", "50")
     assert forced.returncode == 2 and "needs at least 7 distinct runs" in forced.stderr
+
+
+def test_backtest_default_law_is_one_the_runs_below_the_cutoff_carry(tmp_path):
+    """Ten distinct runs carry chinchilla, but the six below the default cutoff do not: the default backtest says
+    so and backtests power-compute instead; the ranking's failed row prints '-' (it used to crash the table)."""
+    from test_laws_comparison import WIDTH_DOES_NOT_PAY
+
+    metric = "synth-casiab.rank1_mean"
+    rows = pd.DataFrame([dict(arch="gaitpt", params=p, samples=d, flops=c, seed=s, **{metric: m})
+                         for p, d, c, s, m in WIDTH_DOES_NOT_PAY])
+    store = tmp_path / "pt.duckdb"
+    RunStore(store).import_runs(rows, "pt.csv")
+    out = run_json("backtest", "--store", store, *FAST)
+    assert out["law"] == out["selected"] == "power-compute" and out["n_fit"] + out["n_test"] == 12
+    assert any("needs more runs below the cutoff" in w and "(6 distinct runs, 7 needed)" in w for w in out["warnings"])
+    human = CliRunner().invoke(app, ["backtest", "--store", str(store), *FAST])
+    assert human.exit_code == 0, human.output
+    assert "chinchilla" in human.stderr and "inf%" not in human.stderr and "backtested power-compute" in human.stderr
+    failed = [r for r in out["ranking"] if r["law"] == "chinchilla"]
+    assert failed and "needs at least 7 distinct runs" in failed[0]["error"]

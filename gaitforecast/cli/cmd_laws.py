@@ -192,8 +192,10 @@ def backtest_cmd(
         for col in ("law", "median |rel err|", "bias", "coverage", "note"):
             table.add_column(col)
         for row in ranking.itertuples():
-            table.add_row(row.law, f"{row.median_rel_error:.2%}", f"{row.bias:+.2%}", f"{row.coverage:.0%}",
-                          row.error or "")
+            failed = isinstance(row.error, str)  # else None or NaN: the form was backtested
+            figures = ("-", "-", "-") if failed else (f"{row.median_rel_error:.2%}", f"{row.bias:+.2%}",
+                                                      f"{row.coverage:.0%}")
+            table.add_row(row.law, *figures, row.error if failed else "")
         console.print(table)
     _warn(report.notes)
 
