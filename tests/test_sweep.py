@@ -24,11 +24,17 @@ def test_profiles_validate_and_default_meets_the_brief():
     assert {r.arch for r in runs} == {"gaitpt", "gaitformer"}
     assert summarize(runs)["compute_decades"] >= 2.5
     assert min(r.steps for r in runs) >= 60  # out of the step-starved regime (measured in the profile)
-    # replicate seeds on a few configs, so the store carries a seed-noise estimate
+    # each family has a grid of its own (widths x sequences seen), so each gets a law: GaitPT >= 12 runs over
+    # >= 3 widths and >= 3 data sizes, GaitFormer >= 2.5 decades of compute on its own
+    pt = [r for r in runs if r.arch == "gaitpt"]
+    assert len(pt) >= 12 and len({r.width for r in pt}) >= 3 and len({r.samples for r in pt}) >= 3
+    assert summarize([r for r in runs if r.arch == "gaitformer"])["compute_decades"] >= 2.5
+    # replicate seeds on a few configs of each family, so the store carries a seed-noise estimate for each law
     replicated = {}
     for r in runs:
         replicated.setdefault((r.arch, r.width, r.samples), set()).add(r.seed)
-    assert sum(len(seeds) >= 3 for seeds in replicated.values()) >= 2
+    for arch in ("gaitpt", "gaitformer"):
+        assert sum(len(seeds) >= 2 for key, seeds in replicated.items() if key[0] == arch) >= 2, arch
     # positives are two windows of one turning track, so the pool's tracks must be longer than a window
     assert spec.data.pairs == "track" and spec.data.turn_rate > 0 and spec.data.pool_frames >= 3 * spec.data.frames
     quick = plan(load_profile("quick"))

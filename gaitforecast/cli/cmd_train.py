@@ -150,7 +150,7 @@ def _execute(runs: list, spec_name: str, store: Path, workers: Optional[int], ba
 
 @app.command("run-small")
 def run_small(
-    profile: str = typer.Option("default", "--profile", help="Shipped sweep: default (>= 16 runs, ~15 min on "
+    profile: str = typer.Option("default", "--profile", help="Shipped sweep: default (31 runs, ~20 min on "
                                 "2 cores), quick (CI-sized, ~2 min) or paper (workstation/GPU)."),
     spec: Optional[Path] = typer.Option(None, "--spec", help="A sweep spec TOML file (overrides --profile)."),
     store: Path = StoreOption,
