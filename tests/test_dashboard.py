@@ -276,6 +276,32 @@ def test_architectures_page(own, chin, monkeypatch):
     assert "only one" in at.info[0].value and not specs(at)
 
 
+def test_architectures_page_falls_back_when_one_family_cannot_carry_chinchilla(tmp_path, monkeypatch):
+    """GaitPT's runs of the default profile (rank-1 does not grow with width): the page compares both families with
+    power-compute, says why there are no exponents, and shows no error (it used to stop on the bootstrap's)."""
+    import numpy as np
+    import pandas as pd
+
+    from gaitforecast.laws.synthetic import synthetic_runs
+    from gaitforecast.store import RunStore
+    from test_laws_comparison import WIDTH_DOES_NOT_PAY
+
+    metric = "synth-casiab.rank1_mean"
+    pt = pd.DataFrame([dict(arch="gaitpt", params=n, samples=d, flops=c, seed=s, **{metric: m})
+                       for n, d, c, s, m in WIDTH_DOES_NOT_PAY])
+    gf = synthetic_runs("chinchilla", {"E": 0.05, "A": 30.0, "B": 60.0, "alpha": 0.3, "beta": 0.35}, n_configs=20,
+                        noise=0.01, seed=4, arch="gaitformer")
+    gf = gf.assign(**{metric: np.exp(-gf["loss"])}).drop(columns=["loss", "id"], errors="ignore")
+    store = tmp_path / "store.duckdb"
+    RunStore(store).import_runs(pd.concat([gf, pt], ignore_index=True), "two.csv")
+    at = page(store, "architectures", monkeypatch)
+    assert not at.error, [e.value for e in at.error]
+    notes = [m.value for m in at.info]
+    assert any("could not be bootstrapped on gaitpt" in n and "power-compute" in n for n in notes), notes
+    assert any("compared with `power-compute`" in c.value for c in at.caption)
+    assert len(at.dataframe[0].value) == 8
+
+
 # ---------------------------------------------------------------- Backtest
 def test_backtest_page(chin, monkeypatch):
     at = page(chin, "backtest", monkeypatch)

@@ -177,6 +177,9 @@ def ranked_laws(path: str, sig: tuple, metric: str, arch: str | None, fit_below:
     return _guard(rank_forms, runs, metric, fit_below=fit_below, n_resamples=100, seed=SEED)
 
 
+DEFAULT_LAW = forecast.DEFAULT_LAW  # the use case picks the form (and falls back)
+
+
 def comparison_law(path: str, sig: tuple, metric: str, preferred: str) -> str:
     """The law both compared architectures are fitted with: ``preferred`` if each one's runs carry it."""
     from gaitforecast.laws import comparison_law as choose

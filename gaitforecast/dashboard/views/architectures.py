@@ -20,14 +20,22 @@ if len(archs) < 2:
         f"`gaitforecast run-small --profile default --store {snap.path}` (GaitPT and GaitFormer at matched sizes).")
 
 law = fits.comparison_law(ctx.path, ctx.sig, ctx.metric, ctx.law)  # one form both architectures' runs carry
-if law != ctx.law:
-    st.caption(f"Law `{ctx.law}` needs more runs of one architecture than the store has; both are compared "
-               f"with `{law}` (as `gaitforecast compare` does).")
-out = fits.comparison(ctx.path, ctx.sig, ctx.metric, law, ctx.n_boot)
+# a form the page chose (not the sidebar's) is left to the use case's default choice, which falls back when it
+# cannot be refitted on one family's runs, as `gaitforecast compare` does
+out = fits.comparison(ctx.path, ctx.sig, ctx.metric, law if law == ctx.law else fits.DEFAULT_LAW, ctx.n_boot)
+if not out.ok and law == ctx.law:  # the sidebar's form cannot be refitted on one family: the default choice
+    failed = out.error
+    out = fits.comparison(ctx.path, ctx.sig, ctx.metric, fits.DEFAULT_LAW, ctx.n_boot)
+    if out.ok and out.value.law != law:
+        st.warning(f"Law `{law}` could not be compared: {failed}")
 if not out.ok:
     st.error(f"Cannot compare architectures with law `{law}` on `{ctx.metric}`: {out.error}")
     st.stop()
 cmp = out.value
+law = cmp.law
+if law != ctx.law:
+    st.caption(f"Law `{ctx.law}` cannot be fitted to both architectures' runs; both are compared with `{law}` "
+               "(as `gaitforecast compare` does).")
 a, b = cmp.arch_a, cmp.arch_b
 better_word = "higher" if cmp.higher_is_better else "lower"
 st.caption(f"Each architecture fitted separately with law `{cmp.law}` on `{cmp.metric}` ({better_word} is better); "
