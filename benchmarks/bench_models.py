@@ -25,6 +25,7 @@ compiling for the compiled rows (less when torch's on-disk compile cache already
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
 import statistics
@@ -128,7 +129,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--before", default=BEFORE_COMMIT, help="the commit whose GaitPT code is the 'before' rows")
     parser.add_argument("--seconds", type=float, default=1.5, help="minimum timed seconds per measurement")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per comparison")
-    parser.add_argument("--skip-published", action="store_true", help="only the default-sweep section")
+    parser.add_argument("--skip-published", action="store_true", help="only the sweep-widths section")
+    parser.add_argument("--skip-sweep", action="store_true", help="only the published-size section")
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile rows (each compiles for "
                         "1-5 min on a 2-core CPU)")
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
@@ -172,11 +174,14 @@ def main(argv: list[str] | None = None) -> None:
 
     profile = load_profile("default")
     frames, batch = profile.data.frames, profile.train.batch_size
+    if args.skip_sweep:
+        profile = dataclasses.replace(profile, grid=[])
     dtype = {"fp32": None, "bf16": torch.bfloat16, "auto": auto}[profile.train.precision]
     before_cls = before_gaitpt(args.before)
     if before_cls is None:
         print(f"no git history here: the 'before' rows (commit {args.before}) are skipped", file=sys.stderr)
-    widths = sorted({(b.arch, w) for b in profile.grid for w in b.widths} | {("gaitpt", w) for w in GAITPT_WIDTHS})
+    widths = sorted({(b.arch, w) for b in profile.grid for w in b.widths}
+                    | (set() if args.skip_sweep else {("gaitpt", w) for w in GAITPT_WIDTHS}))
     for arch, width in widths:
         cfg = config_for(arch, width, frames=frames)
         timers = {"after": ours(cfg, batch, dtype)}
