@@ -25,7 +25,6 @@ compiling for the compiled rows (less when torch's on-disk compile cache already
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime
 import json
 import statistics
@@ -174,14 +173,12 @@ def main(argv: list[str] | None = None) -> None:
 
     profile = load_profile("default")
     frames, batch = profile.data.frames, profile.train.batch_size
-    if args.skip_sweep:
-        profile = dataclasses.replace(profile, grid=[])
     dtype = {"fp32": None, "bf16": torch.bfloat16, "auto": auto}[profile.train.precision]
-    before_cls = before_gaitpt(args.before)
-    if before_cls is None:
+    widths = [] if args.skip_sweep else sorted({(b.arch, w) for b in profile.grid for w in b.widths}
+                                               | {("gaitpt", w) for w in GAITPT_WIDTHS})
+    before_cls = before_gaitpt(args.before) if widths else None
+    if widths and before_cls is None:
         print(f"no git history here: the 'before' rows (commit {args.before}) are skipped", file=sys.stderr)
-    widths = sorted({(b.arch, w) for b in profile.grid for w in b.widths}
-                    | (set() if args.skip_sweep else {("gaitpt", w) for w in GAITPT_WIDTHS}))
     for arch, width in widths:
         cfg = config_for(arch, width, frames=frames)
         timers = {"after": ours(cfg, batch, dtype)}

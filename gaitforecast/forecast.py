@@ -19,8 +19,6 @@ notes and in ``subsampled``.
 
 from __future__ import annotations
 
-import dataclasses
-
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -375,14 +373,15 @@ def backtest(runs: pd.DataFrame, request: Request = Request(resamples=BACKTEST_R
     else:
         name = laws.resolve_law(data, request.law)
         if request.law in (None, DEFAULT_LAW):  # the default form is the one the runs below the cutoff can carry
-            ln_c = data.logx["flops"] if "flops" in data.logx else None
-            if ln_c is not None:
+            ln_c = data.logx.get("flops")
+            if ln_c is not None:  # (laws.backtest refuses a non-positive cutoff itself)
                 cutoff = laws.default_cutoff(ln_c) if fit_below is None else float(fit_below)
-                below = laws.resolve_law(data.subset(ln_c <= np.log(cutoff)), request.law) if cutoff > 0 else name
+                fitted_part = data.subset(ln_c <= np.log(cutoff)) if cutoff > 0 else data
+                below = laws.resolve_law(fitted_part, request.law)
                 if below != name:
                     notes.append(f"the {name} law needs more runs below the cutoff than there are "
-                                 f"({laws.shortfall(data.subset(ln_c <= np.log(cutoff)), name)}); backtested "
-                                 f"{below} instead (pass --law {name} to insist)")
+                                 f"({laws.shortfall(fitted_part, name)}); backtested {below} instead (pass --law "
+                                 f"{name} to insist)")
                     name = below
     result = laws.backtest(data, law=name, fit_below=fit_below, n_resamples=request.resamples, seed=request.seed)
     return BacktestReport(result=result, ranking=ranking, selected=name, kind=data.kind, notes=notes,
@@ -439,7 +438,7 @@ def compare(runs: pd.DataFrame, request: Request = Request(resamples=COMPARE_RES
         why = f"the {law} law could not be bootstrapped on {exc}"
         result = laws.compare(runs, request.metric, law="power-compute", n_resamples=request.resamples,
                               seed=request.seed, cost_for=cost_model, archs=archs)
-        result = dataclasses.replace(result, exponents_note=f"no exponents or beta difference: {why}; both families "
+        result = replace(result, exponents_note=f"no exponents or beta difference: {why}; both families "
                                      f"compared with power-compute instead (pass --law {law} to insist)")
     return replace(result, subsampled=subsampled or None,
                    warnings=[subsample_note(info, arch) for arch, info in subsampled.items()])
